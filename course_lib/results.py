@@ -1,0 +1,51 @@
+"""Headline results that a notebook reports and ``course run`` collects.
+
+A notebook calls ``record_result("MADE test NLL", 88.9, "nats/image")``. The value is
+shown in the notebook and stored in the cell's output under a course-specific MIME
+type, so that the executed notebook itself carries its results: ``collect_results``
+reads them back from any executed ``.ipynb`` without side files.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+RESULT_MIME = "application/vnd.course-result+json"
+
+
+def record_result(name: str, value: float, unit: str, **details: Any) -> dict:
+    """Show a headline result and store it in the notebook's output. Returns the record."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError("a result needs a non-empty name")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"result {name!r} is not a finite number: {value}")
+    record = {"name": name, "value": value, "unit": unit, **details}
+    text = f"{name}: {value:.4g} {unit}"
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+
+        if get_ipython() is not None:
+            display({RESULT_MIME: record, "text/plain": text}, raw=True)
+            return record
+    except ImportError:
+        pass
+    print(text)
+    return record
+
+
+def collect_results(notebook: str | Path) -> list[dict]:
+    """The results recorded in an executed notebook, in the order they were recorded."""
+    nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
+    found = []
+    for cell in nb.get("cells", []):
+        for out in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+            data = out.get("data", {})
+            if RESULT_MIME in data:
+                rec = data[RESULT_MIME]
+                found.append(json.loads(rec) if isinstance(rec, str) else dict(rec))
+    return found

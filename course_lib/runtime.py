@@ -1,0 +1,118 @@
+"""Where and how code runs: device choice, seeding and the course's profiles.
+
+Nothing here touches CUDA at import time: the device is chosen when a function is
+called, so ``import course_lib`` is cheap and safe on any machine.
+
+Profiles
+--------
+Every notebook sizes its models and data by a *profile*:
+
+``smoke``  tiny sizes, so that CI runs the whole course in minutes on 2 CPU cores;
+``cpu``    the default without a GPU: the best result a laptop gets in minutes;
+``gpu``    the default with CUDA: literature-level results.
+
+The profile comes from the notebook's ``PROFILE`` parameter, else the
+``COURSE_PROFILE`` environment variable, else the hardware.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from typing import Optional
+
+import numpy as np
+import torch
+
+PROFILES = ("smoke", "cpu", "gpu")
+"""The course's profiles, from the smallest to the largest."""
+
+PROFILE_ENV = "COURSE_PROFILE"
+DEVICE_ENV = "COURSE_DEVICE"
+
+
+def _cuda_available() -> bool:
+    return torch.cuda.is_available()
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def get_device(device: Optional[str | torch.device] = None) -> torch.device:
+    """The device to compute on: CUDA, then Apple MPS, then the CPU.
+
+    ``device`` (or the ``COURSE_DEVICE`` environment variable) forces a choice,
+    e.g. ``"cpu"`` to compare with a GPU run; asking for a device that this
+    machine does not have is an error rather than a silent fallback.
+    """
+    wanted = device if device is not None else os.environ.get(DEVICE_ENV) or None
+    if wanted is not None:
+        dev = torch.device(wanted)
+        if dev.type == "cuda" and not _cuda_available():
+            raise RuntimeError(f"device {str(wanted)!r} was asked for, but CUDA is not available here")
+        if dev.type == "mps" and not _mps_available():
+            raise RuntimeError(f"device {str(wanted)!r} was asked for, but Apple MPS is not available here")
+        return dev
+    if _cuda_available():
+        return torch.device("cuda")
+    if _mps_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def resolve_profile(profile: Optional[str] = None) -> str:
+    """The profile to run in: ``profile`` if given, else ``$COURSE_PROFILE``, else the hardware.
+
+    The hardware rule: ``gpu`` when CUDA is available, otherwise ``cpu``
+    (an Apple GPU gets the ``cpu`` sizes, which it runs faster).
+    """
+    source = "the PROFILE parameter"
+    if profile is None or profile == "":
+        profile = os.environ.get(PROFILE_ENV) or None
+        source = f"${PROFILE_ENV}"
+    if profile is None:
+        return "gpu" if _cuda_available() else "cpu"
+    name = str(profile).strip().lower()
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r} from {source}; expected one of {', '.join(PROFILES)}")
+    return name
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and PyTorch (all devices); return a CPU generator seeded alike.
+
+    Use the returned generator for data shuffling so that a run can be resumed
+    exactly (its state is saved in checkpoints).
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # also seeds CUDA/MPS lazily
+    gen = torch.Generator()
+    gen.manual_seed(seed)
+    return gen
+
+
+def describe_hardware() -> str:
+    """One line naming the CPU/GPU this process runs on, for results tables."""
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    parts = [f"{cpu}, {os.cpu_count()} logical cores, {torch.get_num_threads()} torch threads"]
+    if _cuda_available():
+        parts.append(f"GPU {torch.cuda.get_device_name(0)}")
+    elif _mps_available():
+        parts.append("Apple MPS")
+    parts.append(f"torch {torch.__version__}")
+    return "; ".join(parts)

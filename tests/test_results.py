@@ -1,0 +1,32 @@
+import json
+
+import pytest
+
+from course_lib.results import RESULT_MIME, collect_results, record_result
+
+
+def test_record_outside_a_notebook_prints_and_returns(capsys):
+    rec = record_result("MADE test NLL", 88.95, "nats/image", profile="cpu")
+    assert rec == {"name": "MADE test NLL", "value": 88.95, "unit": "nats/image", "profile": "cpu"}
+    assert "MADE test NLL: 88.95 nats/image" in capsys.readouterr().out
+
+
+def test_non_finite_result_is_refused():
+    with pytest.raises(ValueError, match="not a finite number"):
+        record_result("loss", float("nan"), "nats")
+
+
+def test_collect_reads_records_from_executed_notebook(tmp_path):
+    rec = {"name": "speed-up", "value": 3.5, "unit": "x"}
+    nb = {
+        "nbformat": 4, "nbformat_minor": 5, "metadata": {},
+        "cells": [
+            {"cell_type": "markdown", "metadata": {}, "source": "x"},
+            {"cell_type": "code", "metadata": {}, "source": "", "execution_count": 1,
+             "outputs": [{"output_type": "display_data", "metadata": {},
+                          "data": {RESULT_MIME: rec, "text/plain": "speed-up: 3.5 x"}}]},
+        ],
+    }
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps(nb))
+    assert collect_results(path) == [rec]
