@@ -39,7 +39,9 @@ def bits_per_dim_to_nats(bpd: float | torch.Tensor, n_dims: int) -> float | torc
     return bpd * n_dims * LN2
 
 
-def dequantized_bits_per_dim(nats_continuous: float | torch.Tensor, n_dims: int, n_bins: int = 256) -> float | torch.Tensor:
+def dequantized_bits_per_dim(
+    nats_continuous: float | torch.Tensor, n_dims: int, n_bins: int = 256
+) -> float | torch.Tensor:
     """Bits/dim of discrete data from a continuous NLL measured on data rescaled to [0, 1).
 
     ``nats_continuous`` is ``-log p(y)`` per example for ``y = (x + u) / n_bins``;

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import random
-from typing import Optional
 
 import numpy as np
 import torch
@@ -40,7 +39,7 @@ def _mps_available() -> bool:
     return bool(backend is not None and backend.is_available())
 
 
-def get_device(device: Optional[str | torch.device] = None) -> torch.device:
+def get_device(device: str | torch.device | None = None) -> torch.device:
     """The device to compute on: CUDA, then Apple MPS, then the CPU.
 
     ``device`` (or the ``COURSE_DEVICE`` environment variable) forces a choice,
@@ -62,7 +61,7 @@ def get_device(device: Optional[str | torch.device] = None) -> torch.device:
     return torch.device("cpu")
 
 
-def resolve_profile(profile: Optional[str] = None) -> str:
+def resolve_profile(profile: str | None = None) -> str:
     """The profile to run in: ``profile`` if given, else ``$COURSE_PROFILE``, else the hardware.
 
     The hardware rule: ``gpu`` when CUDA is available, otherwise ``cpu``

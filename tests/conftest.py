@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("COURSE_STATIC_WIDGETS", "1")
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,0 +1,259 @@
+"""Interactive explorers for the notebooks, with a static figure when nobody can interact.
+
+In a live Jupyter session each explorer is an ipywidgets control (a slider) above a
+picture that follows it. Headless (papermill, nbgrader's autograder, scripts, tests)
+the same call returns a :class:`~matplotlib.figure.Figure` of a few settings side by
+side, so that an executed notebook still shows something meaningful.
+
+Which one you get (:func:`is_interactive`):
+
+* ``COURSE_STATIC_WIDGETS=1`` (set by the course's headless notebook runs) -> static;
+* otherwise interactive when the code runs in an IPython kernel (a Jupyter frontend)
+  and ipywidgets is installed, static elsewhere;
+* ``interactive=True/False`` in a call overrides both.
+
+What a sample or frame is, and how it is drawn (``render``): a tensor/array of images
+(N, C, H, W) or (N, H, W) is drawn as a grid, one image (H, W) as itself, a string as
+monospaced text, a matplotlib Figure as its picture. Anything else needs
+``render(item, ax)``, a function drawing ``item`` onto matplotlib axes ``ax``.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import sys
+import textwrap
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from course_lib.plots import image_grid, new_figure
+
+__all__ = ["STATIC_WIDGETS_ENV", "is_interactive", "render_item", "sampling_explorer", "step_viewer"]
+
+STATIC_WIDGETS_ENV = "COURSE_STATIC_WIDGETS"
+"""Environment variable: a true value (1, true, yes, on) makes every explorer static."""
+
+Render = Callable[[Any, Axes], None]
+
+
+def _kernel_present() -> bool:
+    """Whether this code runs inside an IPython kernel, i.e. talks to a Jupyter frontend."""
+    ipython = sys.modules.get("IPython")  # not imported -> certainly no kernel
+    if ipython is None:
+        return False
+    shell = ipython.get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def _ipywidgets_available() -> bool:
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def is_interactive() -> bool:
+    """True when explorers should be live widgets: a Jupyter kernel, ipywidgets, and no static override."""
+    if os.environ.get(STATIC_WIDGETS_ENV, "").strip().lower() in ("1", "true", "yes", "on"):
+        return False
+    return _kernel_present() and _ipywidgets_available()
+
+
+# ----------------------------------------------------------------------------- drawing one item
+
+
+def render_item(item: Any, ax: Axes, *, title: str | None = None, render: Render | None = None) -> None:
+    """Draw one sample or frame onto ``ax`` (see the module's docstring for what an item may be)."""
+    if render is not None:
+        render(item, ax)
+    elif isinstance(item, str):
+        lines = [textwrap.fill(line, 60) if line else "" for line in item.splitlines()]
+        ax.text(0.0, 1.0, "\n".join(lines), family="monospace", fontsize=7, va="top", transform=ax.transAxes)
+        ax.set_axis_off()
+    elif isinstance(item, Figure):
+        ax.imshow(_figure_pixels(item), interpolation="antialiased")
+        ax.set_axis_off()
+    elif isinstance(item, (torch.Tensor, np.ndarray)):
+        images = item[None] if item.ndim == 2 else item  # one (H, W) image -> (1, H, W)
+        image_grid(images, ax=ax)
+    else:
+        raise TypeError(
+            f"do not know how to draw a {type(item).__name__}; pass render=lambda item, ax: ... "
+            "(images, strings and figures are drawn without one)"
+        )
+    if title is not None:
+        ax.set_title(title, fontsize="medium")
+
+
+def _figure_pixels(fig: Figure) -> np.ndarray:
+    """A figure as an RGBA array, without touching its canvas."""
+    from matplotlib.image import imread
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    buf.seek(0)
+    return imread(buf, format="png")
+
+
+def _png(item: Any, *, title: str | None, render: Render | None, size: tuple[float, float]) -> bytes:
+    """PNG bytes of one item drawn alone (what an interactive explorer shows)."""
+    if isinstance(item, Figure) and render is None and title is None:
+        fig = item
+    else:
+        fig = new_figure(size)
+        render_item(item, fig.add_subplot(), title=title, render=render)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    return buf.getvalue()
+
+
+def _spread(n: int, k: int) -> list[int]:
+    """k indices spread evenly over range(n), first and last included."""
+    if k >= n:
+        return list(range(n))
+    return sorted({round(v) for v in np.linspace(0, n - 1, k)})
+
+
+def _panels(items: Sequence[Any], titles: Sequence[str], render: Render | None, suptitle: str | None) -> Figure:
+    """A static figure: the items side by side (rows of at most 6), each with its title."""
+    k = len(items)
+    text = all(isinstance(item, str) for item in items)
+    ncols = 1 if text else min(k, 6)
+    nrows = math.ceil(k / ncols)
+    fig = new_figure((2.4 * ncols if not text else 7.0, (2.6 if not text else 2.2) * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, item, title in zip(axes, items, titles, strict=False):
+        render_item(item, ax, title=title, render=render)
+    for ax in axes[k:]:
+        fig.delaxes(ax)
+    if suptitle:
+        fig.suptitle(suptitle)
+    return fig
+
+
+# ----------------------------------------------------------------------------- explorers
+
+
+def sampling_explorer(
+    sample_fn: Callable[[float], Any],
+    temperatures: Sequence[float] = (0.5, 0.75, 1.0, 1.25, 1.5),
+    *,
+    initial: float | None = None,
+    n_static: int = 5,
+    title: str | None = "sampling temperature",
+    render: Render | None = None,
+    interactive: bool | None = None,
+    cache: bool = True,
+) -> Any:
+    """Samples at a temperature chosen with a slider.
+
+    ``sample_fn(temperature)`` returns what to show: images (N, C, H, W) or (N, H, W), a
+    string (text from a character model), or anything ``render`` draws. Temperature
+    ``T`` divides the logits, ``p_T(x) ∝ p(x)^(1/T)``: ``T < 1`` sharpens the model's
+    conditionals towards their modes, ``T > 1`` flattens them, ``T = 1`` is the model.
+
+    Interactive: a slider over ``temperatures`` (starting at ``initial``, default the one
+    closest to 1) and a *resample* button; samples are kept per temperature when ``cache``.
+    Returns the ``ipywidgets.VBox``. Static: ``n_static`` temperatures spread over the
+    list (the initial one included), side by side; returns the Figure.
+    """
+    temps = [float(t) for t in temperatures]
+    if not temps or any(not (t > 0 and math.isfinite(t)) for t in temps):
+        raise ValueError(f"temperatures must be a non-empty list of positive numbers, got {list(temperatures)!r}")
+    if initial is None:
+        initial = min(temps, key=lambda t: abs(math.log(t)))
+    elif float(initial) not in temps:
+        raise ValueError(f"initial temperature {initial!r} is not one of {temps}")
+    live = is_interactive() if interactive is None else interactive
+    if not live:
+        index = _spread(len(temps), max(1, n_static))
+        start = temps.index(float(initial))
+        if start not in index:  # always show the initial temperature (usually T = 1, the model itself)
+            index[min(range(len(index)), key=lambda k: abs(index[k] - start))] = start
+        shown = [temps[i] for i in sorted(set(index))]
+        return _panels([sample_fn(t) for t in shown], [f"T = {t:g}" for t in shown], render, title)
+
+    import ipywidgets as widgets
+
+    samples: dict[float, Any] = {}
+    slider = widgets.SelectionSlider(
+        options=[(f"{t:g}", t) for t in temps],
+        value=float(initial),
+        description="temperature",
+        continuous_update=False,
+        style={"description_width": "initial"},
+    )
+    button = widgets.Button(description="resample", tooltip="draw new samples at this temperature")
+    picture = widgets.Image(format="png")
+
+    def show(temperature: float, fresh: bool = False) -> None:
+        if fresh or not cache or temperature not in samples:
+            samples[temperature] = sample_fn(temperature)
+        picture.value = _png(samples[temperature], title=f"T = {temperature:g}", render=render, size=(5.0, 5.0))
+
+    slider.observe(lambda change: show(change["new"]), names="value")
+    button.on_click(lambda _: show(slider.value, fresh=True))
+    show(slider.value)
+    header = [widgets.HTML(f"<b>{title}</b>")] if title else []
+    return widgets.VBox([*header, widgets.HBox([slider, button]), picture])
+
+
+def step_viewer(
+    frames: Sequence[Any],
+    *,
+    titles: Sequence[str] | None = None,
+    description: str = "step",
+    n_static: int = 6,
+    title: str | None = None,
+    render: Render | None = None,
+    interactive: bool | None = None,
+    interval_ms: int = 400,
+) -> Any:
+    """Step through a list of frames with a slider (and a play button).
+
+    For processes shown one state at a time: an MCMC chain step by step, the layers of a
+    normalizing flow, the pixels of an autoregressive sample as they are drawn. Each
+    frame is an image array, a batch of images, a string, a matplotlib Figure, or
+    anything ``render(frame, ax)`` draws. ``titles`` name the frames (default
+    ``"{description} {i}"``).
+
+    Interactive: returns an ``ipywidgets.VBox`` (frames are drawn when first shown).
+    Static: ``n_static`` frames spread from the first to the last; returns the Figure.
+    """
+    frames = list(frames)
+    if not frames:
+        raise ValueError("step_viewer needs at least one frame")
+    if titles is None:
+        titles = [f"{description} {i}" for i in range(len(frames))]
+    elif len(titles) != len(frames):
+        raise ValueError(f"got {len(titles)} titles for {len(frames)} frames")
+    live = is_interactive() if interactive is None else interactive
+    if not live:
+        shown = _spread(len(frames), max(1, n_static))
+        return _panels([frames[i] for i in shown], [titles[i] for i in shown], render, title)
+
+    import ipywidgets as widgets
+
+    pictures: dict[int, bytes] = {}
+    slider = widgets.IntSlider(value=0, min=0, max=len(frames) - 1, description=description)
+    play = widgets.Play(value=0, min=0, max=len(frames) - 1, interval=interval_ms, description="play")
+    widgets.jslink((play, "value"), (slider, "value"))
+    picture = widgets.Image(format="png")
+
+    def show(i: int) -> None:
+        if i not in pictures:
+            pictures[i] = _png(frames[i], title=titles[i], render=render, size=(4.5, 4.5))
+        picture.value = pictures[i]
+
+    slider.observe(lambda change: show(change["new"]), names="value")
+    show(0)
+    header = [widgets.HTML(f"<b>{title}</b>")] if title else []
+    return widgets.VBox([*header, widgets.HBox([play, slider]), picture])

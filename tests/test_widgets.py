@@ -1,0 +1,161 @@
+"""Explorers: a static figure headless, live ipywidgets controls (built without a frontend) otherwise."""
+
+from __future__ import annotations
+
+import ipywidgets
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from course_lib import widgets
+from course_lib.widgets import STATIC_WIDGETS_ENV, is_interactive, sampling_explorer, step_viewer
+
+PNG = b"\x89PNG"
+
+
+def _recording_sampler(calls):
+    def sample_fn(temperature):
+        calls.append(temperature)
+        g = torch.Generator().manual_seed(len(calls))
+        return torch.rand(4, 1, 6, 6, generator=g) ** (1 / temperature)
+
+    return sample_fn
+
+
+def _bytes(picture: ipywidgets.Image) -> bytes:
+    return bytes(picture.value)  # the widget holds a memoryview
+
+
+def _find(box, cls):
+    """All descendants of a widget box of one class."""
+    found = []
+    for child in box.children:
+        if isinstance(child, cls):
+            found.append(child)
+        if isinstance(child, ipywidgets.Box):
+            found += _find(child, cls)
+    return found
+
+
+# ----------------------------------------------------------------------------- interactive or static
+
+
+def test_static_override_wins_even_in_a_kernel(monkeypatch):
+    monkeypatch.setattr(widgets, "_kernel_present", lambda: True)
+    monkeypatch.setenv(STATIC_WIDGETS_ENV, "1")
+    assert not is_interactive()
+    monkeypatch.setenv(STATIC_WIDGETS_ENV, "0")
+    assert is_interactive()
+    monkeypatch.delenv(STATIC_WIDGETS_ENV)
+    assert is_interactive()
+
+
+def test_without_a_kernel_explorers_are_static(monkeypatch):
+    monkeypatch.delenv(STATIC_WIDGETS_ENV, raising=False)
+    assert not widgets._kernel_present()  # pytest runs no IPython kernel
+    assert not is_interactive()
+    assert isinstance(sampling_explorer(_recording_sampler([])), Figure)
+
+
+# ----------------------------------------------------------------------------- sampling explorer
+
+
+def test_sampling_explorer_headless_shows_spread_temperatures_side_by_side():
+    calls = []
+    fig = sampling_explorer(_recording_sampler(calls), [0.25, 0.5, 1.0, 1.5, 2.0], n_static=3, interactive=False)
+    assert isinstance(fig, Figure)
+    assert calls == [0.25, 1.0, 2.0]  # first, middle and last
+    assert len(fig.axes) == 3 and all(len(ax.images) == 1 for ax in fig.axes)
+    assert [ax.get_title() for ax in fig.axes] == ["T = 0.25", "T = 1", "T = 2"]
+
+
+def test_sampling_explorer_headless_always_shows_the_initial_temperature():
+    calls = []
+    sampling_explorer(_recording_sampler(calls), [0.5, 0.75, 1.0, 1.25, 1.5], n_static=4, interactive=False)
+    assert calls == [0.5, 1.0, 1.25, 1.5]
+
+
+def test_sampling_explorer_headless_draws_text_samples():
+    fig = sampling_explorer(lambda t: f"ROMEO: at temperature {t}\n" * 3, [0.5, 1.0], interactive=False)
+    assert len(fig.axes) == 2
+    assert "ROMEO: at temperature 0.5" in fig.axes[0].texts[0].get_text()
+
+
+def test_sampling_explorer_widget_follows_the_slider_and_caches_samples():
+    calls = []
+    box = sampling_explorer(_recording_sampler(calls), [0.5, 1.0, 2.0], interactive=True)
+    assert isinstance(box, ipywidgets.VBox)
+    (slider,) = _find(box, ipywidgets.SelectionSlider)
+    (picture,) = _find(box, ipywidgets.Image)
+    (button,) = _find(box, ipywidgets.Button)
+    assert [value for _, value in slider.options] == [0.5, 1.0, 2.0]
+    assert slider.value == 1.0 and calls == [1.0]
+    first = _bytes(picture)
+    assert first.startswith(PNG)
+    slider.value = 2.0
+    assert calls == [1.0, 2.0] and _bytes(picture) != first
+    slider.value = 1.0
+    assert calls == [1.0, 2.0] and _bytes(picture) == first  # cached
+    button.click()
+    assert calls == [1.0, 2.0, 1.0] and _bytes(picture) != first  # fresh samples
+
+
+def test_sampling_explorer_rejects_bad_temperatures():
+    with pytest.raises(ValueError, match="positive numbers"):
+        sampling_explorer(lambda t: None, [1.0, 0.0], interactive=False)
+    with pytest.raises(ValueError, match="initial temperature 3.0 is not one of"):
+        sampling_explorer(lambda t: None, [1.0, 2.0], initial=3.0, interactive=False)
+
+
+# ----------------------------------------------------------------------------- step viewer
+
+
+def _frames(n=10):
+    return [np.full((5, 5), i / (n - 1)) for i in range(n)]
+
+
+def test_step_viewer_headless_shows_first_and_last_frames_with_titles():
+    fig = step_viewer(_frames(10), n_static=4, description="MCMC step", interactive=False)
+    assert len(fig.axes) == 4
+    assert [ax.get_title() for ax in fig.axes] == ["MCMC step 0", "MCMC step 3", "MCMC step 6", "MCMC step 9"]
+    np.testing.assert_allclose(fig.axes[-1].images[0].get_array()[1:6, 1:6], 1.0)  # the last frame, inside padding
+
+
+def test_step_viewer_headless_accepts_figures_and_a_custom_render():
+    inner = Figure(figsize=(2, 2))
+    inner.add_subplot().plot([0, 1], [1, 0])
+    fig = step_viewer([inner, inner], titles=["layer 0", "layer 1"], interactive=False)
+    assert len(fig.axes) == 2 and fig.axes[0].images[0].get_array().shape[2] == 4  # RGBA picture of the figure
+    clouds = [torch.randn(20, 2) for _ in range(3)]
+    fig = step_viewer(clouds, render=lambda pts, ax: ax.scatter(pts[:, 0], pts[:, 1]), interactive=False)
+    assert [len(ax.collections) for ax in fig.axes] == [1, 1, 1]
+
+
+def test_step_viewer_widget_shows_the_frame_the_slider_points_at():
+    drawn = []
+
+    def render(frame, ax):
+        drawn.append(float(frame.mean()))
+        ax.imshow(frame)
+
+    box = step_viewer(_frames(5), render=render, interactive=True)
+    (slider,) = _find(box, ipywidgets.IntSlider)
+    (play,) = _find(box, ipywidgets.Play)
+    (picture,) = _find(box, ipywidgets.Image)
+    assert (slider.min, slider.max, play.max) == (0, 4, 4)
+    assert drawn == [0.0] and _bytes(picture).startswith(PNG)
+    first = _bytes(picture)
+    slider.value = 4
+    assert drawn == [0.0, 1.0] and _bytes(picture) != first
+    slider.value = 0
+    assert drawn == [0.0, 1.0] and _bytes(picture) == first  # drawn once, then kept
+
+
+def test_step_viewer_rejects_no_frames_and_mismatched_titles():
+    with pytest.raises(ValueError, match="at least one frame"):
+        step_viewer([], interactive=False)
+    with pytest.raises(ValueError, match="2 titles for 3 frames"):
+        step_viewer(_frames(3), titles=["a", "b"], interactive=False)
+    with pytest.raises(TypeError, match="render=lambda"):
+        step_viewer([{"not": "drawable"}], interactive=False)
