@@ -31,7 +31,6 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import random
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -40,10 +39,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import torch
 from torch import nn
 
+from course_lib.checkpoint import (
+    CHECKPOINT_FORMAT,
+    CheckpointMismatchError,
+    atomic_save,
+    check_model_matches,
+    get_rng_state,
+    load_checkpoint,
+    loader_generators,
+    set_rng_state,
+)
 from course_lib.metrics import nats_to_bits_per_dim
 from course_lib.runtime import get_device, seed_everything
 
@@ -61,7 +69,6 @@ __all__ = [
 LossFn = Callable[[nn.Module, Any], torch.Tensor]
 """``loss_fn(model, batch) -> (B,)``: per-example negative log-likelihood in nats."""
 
-CHECKPOINT_FORMAT = "course_lib.training/1"
 STATIC_WIDGETS_ENV = "COURSE_STATIC_WIDGETS"
 
 
@@ -79,10 +86,6 @@ class NonFiniteLossError(FloatingPointError):
         self.global_step = global_step
         self.value = value
         self.quantity = quantity
-
-
-class CheckpointMismatchError(ValueError):
-    """A checkpoint does not fit the model (or the run) it is being loaded into."""
 
 
 @dataclass
@@ -394,137 +397,6 @@ def _defer_nonfinite_checks(device: torch.device) -> bool:
     return device.type != "cpu"
 
 
-# ----------------------------------------------------------------------------- random states and checkpoints
-
-
-def _loader_generators(loader: Any) -> list[torch.Generator]:
-    """The torch.Generators that drive a loader's shuffling (loader, sampler, batch sampler), without repeats."""
-    if loader is None:
-        return []
-    found: list[torch.Generator] = []
-    candidates = [
-        getattr(loader, "generator", None),
-        getattr(getattr(loader, "sampler", None), "generator", None),
-        getattr(getattr(getattr(loader, "batch_sampler", None), "sampler", None), "generator", None),
-    ]
-    for gen in candidates:
-        if isinstance(gen, torch.Generator) and all(gen is not g for g in found):
-            found.append(gen)
-    return found
-
-
-def _rng_state(device: torch.device) -> dict[str, Any]:
-    np_state = np.random.get_state(legacy=True)
-    state: dict[str, Any] = {
-        "python": random.getstate(),
-        "numpy": (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *map(_plain, np_state[2:])),
-        "torch": torch.get_rng_state(),
-        "cuda": None,
-        "mps": None,
-    }
-    if device.type == "cuda" and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    if device.type == "mps":
-        state["mps"] = torch.mps.get_rng_state()
-    return state
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
-    random.setstate(_tuples(state["python"]))
-    name, key, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, key.numpy().astype(np.uint32), int(pos), int(has_gauss), float(cached)))
-    torch.set_rng_state(state["torch"])
-    if state.get("cuda") is not None and device.type == "cuda":
-        cuda_states = state["cuda"]
-        if len(cuda_states) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(cuda_states)
-        else:
-            warnings.warn(
-                f"the checkpoint holds RNG states of {len(cuda_states)} GPUs but {torch.cuda.device_count()} are "
-                "visible: the GPU random streams are not restored, so a resumed run may differ",
-                stacklevel=3,
-            )
-    if state.get("mps") is not None and device.type == "mps":
-        torch.mps.set_rng_state(state["mps"])
-
-
-def _tuples(value: Any) -> Any:
-    """random.setstate wants nested tuples; serialisation may have turned them into lists."""
-    if isinstance(value, (list, tuple)):
-        return tuple(_tuples(v) for v in value)
-    return value
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    """Write ``obj`` to ``path`` so that a crash never leaves a half-written checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`fit` (tensors on the CPU).
-
-    Keys: ``model`` (state dict), ``optimizer``, ``scheduler``, ``epoch`` (completed
-    epochs), ``history`` (``History.to_dict()`` data), ``rng``, ``loader_generators``,
-    ``model_class``, ``n_dims``.
-    """
-    path = Path(path)
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a truncated or foreign file
-        raise CheckpointMismatchError(f"cannot read the checkpoint {path}: {exc}") from exc
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointMismatchError(
-            f"{path} is not a checkpoint written by course_lib.training.fit (format {CHECKPOINT_FORMAT!r})"
-        )
-    return ckpt
-
-
-def _check_model_matches(model: nn.Module, ckpt: dict[str, Any], path: Path) -> None:
-    saved: dict[str, torch.Tensor] = ckpt["model"]
-    current = model.state_dict()
-    problems = []
-    missing = [k for k in current if k not in saved]
-    unexpected = [k for k in saved if k not in current]
-    if missing:
-        problems.append(f"parameters missing from the checkpoint: {_few(missing)}")
-    if unexpected:
-        problems.append(f"parameters in the checkpoint that the model lacks: {_few(unexpected)}")
-    shapes = [
-        f"{k} has shape {tuple(saved[k].shape)} in the checkpoint but {tuple(v.shape)} in the model"
-        for k, v in current.items()
-        if k in saved and tuple(saved[k].shape) != tuple(v.shape)
-    ]
-    if shapes:
-        problems.append("; ".join(shapes[:5]) + (f" (and {len(shapes) - 5} more)" if len(shapes) > 5 else ""))
-    if problems:
-        saved_cls, cls = ckpt.get("model_class", "?"), type(model).__name__
-        which = f"a {saved_cls}" + (f", not this {cls}" if saved_cls != cls else " of a different configuration")
-        raise CheckpointMismatchError(
-            f"the checkpoint {path} was saved from {which}: "
-            + "; ".join(problems)
-            + ". Use another checkpoint_path for a different model."
-        )
-
-
-def _few(names: Sequence[str], k: int = 5) -> str:
-    shown = ", ".join(names[:k])
-    return shown + (f" (and {len(names) - k} more)" if len(names) > k else "")
-
-
 # ----------------------------------------------------------------------------- progress
 
 
@@ -617,7 +489,7 @@ def fit(
     sched = _make_scheduler(scheduler, opt)
     use_amp = _resolve_amp(amp, dev)
     step_loss_fn = _maybe_compile(loss_fn, compile)
-    generators = _loader_generators(train_loader) + _loader_generators(test_loader)
+    generators = loader_generators(train_loader) + loader_generators(test_loader)
     history = History(
         n_dims=n_dims,
         n_params=sum(p.numel() for p in model.parameters()),
@@ -629,7 +501,7 @@ def fit(
     resumed = path is not None and path.exists()
     if resumed:
         ckpt = load_checkpoint(path)
-        _check_model_matches(model, ckpt, path)
+        check_model_matches(model, ckpt, path)
         if ckpt.get("n_dims") != n_dims:
             raise CheckpointMismatchError(
                 f"the checkpoint {path} was saved with n_dims={ckpt.get('n_dims')}, not n_dims={n_dims}"
@@ -652,7 +524,7 @@ def fit(
                 + ("with" if history.test_nats else "without")
                 + " a test loader; resume with the same loaders"
             )
-        _set_rng_state(ckpt["rng"], dev)
+        set_rng_state(ckpt["rng"], dev)
         saved_gens = ckpt.get("loader_generators") or []
         if len(saved_gens) == len(generators):
             for gen, gen_state in zip(generators, saved_gens, strict=True):
@@ -683,10 +555,10 @@ def fit(
             "optimizer": opt.state_dict(),
             "scheduler": sched.state_dict() if sched is not None else None,
             "history": history.to_dict(),
-            "rng": _rng_state(dev),
+            "rng": get_rng_state(dev),
             "loader_generators": [g.get_state() for g in generators],
         }
-        _atomic_save(state, path)
+        atomic_save(state, path)
         saved_epoch = epoch
 
     def measure_test() -> float:
