@@ -8,8 +8,9 @@ the others.
 
 The notebooks' kernel gets the profile twice: as the papermill parameter ``PROFILE``
 and as ``$COURSE_PROFILE``; it also gets ``COURSE_STATIC_WIDGETS=1`` (widgets draw a
-static figure) and ``MPLBACKEND=Agg``, and runs in the notebook's own folder, so that
-relative paths work as they do in JupyterLab.
+static figure; matplotlib keeps ipykernel's inline backend, so figures land in the
+outputs), and runs in the notebook's own folder, so that relative paths work as they
+do in JupyterLab.
 
 The hygiene helpers (:func:`strip_outputs`, :func:`hygiene_problems`, :func:`is_clean`)
 keep committed notebooks free of outputs, execution counts and widget state.
@@ -29,7 +30,7 @@ from typing import Any
 from course_lib.results import collect_results
 from course_lib.runtime import describe_hardware, resolve_profile
 
-KERNEL_ENV = {"COURSE_STATIC_WIDGETS": "1", "MPLBACKEND": "Agg"}
+KERNEL_ENV = {"COURSE_STATIC_WIDGETS": "1"}
 """Environment variables that every headless kernel of the course gets (besides the profile)."""
 
 CELL_METADATA_NOISE = ("execution", "papermill", "widgets", "ExecuteTime")
@@ -52,7 +53,7 @@ def _package_root() -> Path | None:
 def kernel_environment(profile: str, **extra: str) -> Iterator[dict[str, str]]:
     """Set the environment that a notebook kernel started inside this block inherits.
 
-    Sets ``COURSE_PROFILE=profile``, ``COURSE_STATIC_WIDGETS=1``, ``MPLBACKEND=Agg`` and any
+    Sets ``COURSE_PROFILE=profile``, ``COURSE_STATIC_WIDGETS=1`` and any
     ``extra`` variables, and puts this checkout of ``course_lib`` first on ``PYTHONPATH``
     (so the kernel imports the same library as the runner). Restores the previous
     environment on exit. Yields the variables that were set.
