@@ -53,7 +53,8 @@ def sample_categorical(probs: Tensor, generator: torch.Generator | None = None) 
     scaled by the row's total).
     """
     cdf = probs.cumsum(dim=-1)  # (..., K)
-    u = torch.rand(cdf.shape[:-1] + (1,), generator=generator, device=cdf.device, dtype=cdf.dtype)
+    u_device = generator.device if generator is not None else cdf.device  # a CPU generator also drives GPU models
+    u = torch.rand(cdf.shape[:-1] + (1,), generator=generator, device=u_device, dtype=cdf.dtype).to(cdf.device)
     u = u * cdf[..., -1:]  # (..., 1), uniform on [0, total)
     k = torch.searchsorted(cdf.contiguous(), u, right=True)  # (..., 1)
     return k.squeeze(-1).clamp_(max=probs.shape[-1] - 1)

@@ -205,7 +205,8 @@ class MADE(nn.Module):
         x = torch.zeros(int(n), self.d, device=weight.device, dtype=weight.dtype)
         for d in self.order.tolist():
             p = torch.sigmoid(self.forward(x)[:, d])  # p(x_d = 1 | x_{<d}), (n,)
-            u = torch.rand(int(n), generator=generator, device=x.device, dtype=x.dtype)
+            u_device = generator.device if generator is not None else x.device
+            u = torch.rand(int(n), generator=generator, device=u_device, dtype=x.dtype).to(x.device)
             x[:, d] = (u < p).to(x.dtype)
         if image_shape is not None:
             if math.prod(image_shape) != self.d:

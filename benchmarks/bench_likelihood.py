@@ -1,0 +1,200 @@
+"""Benchmark of topic 01's likelihood models: quality, training cost and sampling speed.
+
+Trains the headline models with the settings of a profile (``course_lib.presets``, the
+same settings the lecture uses), then measures
+
+* test NLL on binarized MNIST in nats per image (and bits/dim), on the preset's test
+  subset and on the full 10,000-image test set,
+* training time (s) and throughput (training images per second),
+* sampling speed: images (or characters) per second, and the speed-up of the fast
+  samplers (PixelCNN's cropped passes, WaveNet's cached queues) over the naive ones,
+
+and writes a markdown table with the hardware it ran on to
+``benchmarks/RESULTS-<profile>.md``. It is a measurement, not a test: run it on an idle
+machine. Usage::
+
+    python benchmarks/bench_likelihood.py --profile cpu
+    python benchmarks/bench_likelihood.py --profile gpu --models made,gated_pixelcnn
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from course_lib.data import CharVocab, char_dataset, load_binarized_mnist, load_tiny_shakespeare, make_loader
+from course_lib.metrics import nats_to_bits_per_dim
+from course_lib.models import MADE, GatedPixelCNN, GatedPixelCNNConfig, PixelCNN, PixelCNNConfig, WaveNet
+from course_lib.plots import results_table
+from course_lib.presets import fit_preset, preset
+from course_lib.runtime import describe_hardware, get_device, resolve_profile, seed_everything
+from course_lib.training import evaluate
+
+MODELS = ("made", "pixelcnn", "gated_pixelcnn", "wavenet")
+PUBLISHED = {"made": "88.40 (Germain et al. 2015)", "pixelcnn": "81.30 (van den Oord et al. 2016a)",
+             "gated_pixelcnn": "81.30 (PixelCNN, van den Oord et al. 2016a)"}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _timed(fn, device: torch.device) -> tuple[object, float]:
+    _sync(device)
+    start = time.perf_counter()
+    out = fn()
+    _sync(device)
+    return out, time.perf_counter() - start
+
+
+def _build_image_model(name: str, settings: dict) -> torch.nn.Module:
+    if name == "made":
+        return MADE(**settings["model"])
+    if name == "pixelcnn":
+        return PixelCNN(PixelCNNConfig(**settings["model"]))
+    return GatedPixelCNN(GatedPixelCNNConfig(**settings["model"]))
+
+
+def bench_image_model(name: str, profile: str, device: torch.device, seed: int) -> dict:
+    """Train one binarized-MNIST model with its preset; measure NLL, cost and sampling speed."""
+    s = preset(name, profile)
+    seed_everything(seed)
+    x_train = load_binarized_mnist("train", subset=s["n_train"])
+    x_test = load_binarized_mnist("test", subset=s["n_test"])
+    x_test_full = load_binarized_mnist("test")
+    model = _build_image_model(name, s).to(device)
+    n_params = sum(p.numel() for p in model.parameters())
+    history = fit_preset(model, x_train, x_test, s, n_dims=784, device=device, seed=seed, desc=name, progress=False)
+    full = evaluate(model, make_loader(x_test_full, 500, device=device), device=device)
+    row = {
+        "model": name,
+        "params": n_params,
+        "train images": len(x_train),
+        "epochs": s["epochs"],
+        "test NLL (nats/image)": history.test_nats[-1],
+        "test images": len(x_test),
+        "full test NLL (nats/image)": full,
+        "full test bits/dim": float(nats_to_bits_per_dim(full, 784)),
+        "published (nats/image)": PUBLISHED[name],
+        "train time (s)": history.train_seconds,
+        "train images/s": len(x_train) * s["epochs"] / history.train_seconds,
+    }
+    gen = torch.Generator().manual_seed(seed)
+    if name == "made":
+        n = 16
+        _, seconds = _timed(lambda: model.sample(n, image_shape=(1, 28, 28), generator=gen), device)
+        row["samples/s"] = n / seconds
+    else:
+        n = s["n_timing"] if "n_timing" in s else 2
+        _, slow = _timed(lambda: model.sample(n, generator=gen, fast=False), device)
+        _, fast = _timed(lambda: model.sample(n, generator=gen, fast=True), device)
+        row["samples/s"] = n / fast
+        row["naive samples/s"] = n / slow
+        row["sampler speed-up (x)"] = slow / fast
+    return row
+
+
+def bench_wavenet(profile: str, device: torch.device, seed: int) -> dict:
+    """Train the character model on Tiny Shakespeare; compare the naive and cached samplers."""
+    s = preset("wavenet", profile)
+    seed_everything(seed)
+    text = load_tiny_shakespeare()
+    vocab = CharVocab(text)
+    train = char_dataset(text, s["seq_len"], vocab, split="train").tensors[0]  # (N, seq_len) int64
+    test = char_dataset(text, s["seq_len"], vocab, split="test").tensors[0]
+    train = train[: s["n_train"]] if s["n_train"] else train
+    test = test[: s["n_test"]] if s["n_test"] else test
+    model = WaveNet(len(vocab), **s["model"]).to(device)
+    history = fit_preset(model, train, test, s, n_dims=s["seq_len"], device=device, seed=seed, desc="wavenet",
+                         progress=False)
+    length = s["timing_length"]
+    seconds = {}
+    for cached in (False, True):
+        model.generate(1, 8, generator=torch.Generator().manual_seed(seed), cached=cached)  # warm-up
+        _, seconds[cached] = _timed(
+            lambda c=cached: model.generate(1, length, generator=torch.Generator().manual_seed(seed), cached=c), device)
+    slow, fast = seconds[False], seconds[True]
+    return {
+        "model": "wavenet",
+        "train chunks": len(train),
+        "params": sum(p.numel() for p in model.parameters()),
+        "receptive field (chars)": model.receptive_field,
+        "test bits/char": history.test_bpd[-1],
+        "train time (s)": history.train_seconds,
+        "cached chars/s": length / fast,
+        "naive chars/s": length / slow,
+        "sampler speed-up (x)": slow / fast,
+    }
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:,.1f}" if abs(value) >= 100 else f"{value:.3g}" if value < 10 else f"{value:.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def write_report(rows: list[dict], profile: str, device: torch.device, out: Path, seconds: float) -> str:
+    lines = [
+        f"# Topic 01 benchmark, profile `{profile}`",
+        "",
+        f"- measured: {dt.datetime.now().isoformat(timespec='minutes')}, wall time {seconds / 60:.1f} min",
+        f"- hardware: {describe_hardware()} ({platform.platform()}); device `{device}`",
+        f"- command: `python benchmarks/bench_likelihood.py --profile {profile}`",
+        "- settings: `course_lib/presets.py` (the lecture's own); data: binarized MNIST "
+        "(Larochelle & Murray), test NLL in nats per image; Tiny Shakespeare in bits per character",
+        "",
+    ]
+    image_rows = [r for r in rows if r["model"] != "wavenet"]
+    text_rows = [r for r in rows if r["model"] == "wavenet"]
+    for group in (image_rows, text_rows):
+        if group:
+            columns = list(dict.fromkeys(k for r in group for k in r))
+            lines.append(results_table([{k: _fmt(r.get(k, "")) for k in columns} for r in group], columns))
+            lines.append("")
+    report = "\n".join(lines)
+    out.write_text(report)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profile", default=None, help="smoke, cpu or gpu (default: $COURSE_PROFILE, else hardware)")
+    parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated subset of {', '.join(MODELS)}")
+    parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=None, help="report file (default benchmarks/RESULTS-<profile>.md)")
+    args = parser.parse_args(argv)
+    profile = resolve_profile(args.profile)
+    device = get_device(args.device)
+    names = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = sorted(set(names) - set(MODELS))
+    if unknown:
+        parser.error(f"unknown model(s) {', '.join(unknown)}; expected some of {', '.join(MODELS)}")
+    out = args.out or Path(__file__).with_name(f"RESULTS-{profile}.md")
+    start = time.perf_counter()
+    rows = []
+    for name in names:
+        print(f"[{profile}] {name} ...", flush=True)
+        row = bench_wavenet(profile, device, args.seed) if name == "wavenet" else \
+            bench_image_model(name, profile, device, args.seed)
+        print("   ", {k: _fmt(v) for k, v in row.items()}, flush=True)
+        rows.append(row)
+        write_report(rows, profile, device, out, time.perf_counter() - start)
+    print(write_report(rows, profile, device, out, time.perf_counter() - start))
+    if not all(math.isfinite(r.get("test NLL (nats/image)", 0.0)) for r in rows):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
