@@ -172,3 +172,16 @@ def test_lecture_runs_headless_in_the_smoke_profile_and_reports_results(lecture,
     (run,) = run_notebooks([lecture], out_dir=tmp_path, profile="smoke", log=None)
     assert run.status == "ok", f"{lecture.name} failed in the smoke profile: {run.error} (see {run.output})"
     assert run.results, f"{lecture.name} records no headline result (course_lib.record_result)"
+
+
+SOLUTIONS = sorted((REPO / "solutions").glob("*.ipynb"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.stem)
+def test_solution_runs_headless_in_the_smoke_profile_with_every_test_passing(solution, tmp_path):
+    """The worked solution is what self-learners re-run: under papermill, top to bottom, every assert holds."""
+    from course_lib.notebooks import run_notebooks
+
+    (run,) = run_notebooks([solution], out_dir=tmp_path, profile="smoke", log=None)
+    assert run.status == "ok", f"{solution.name} failed in the smoke profile: {run.error} (see {run.output})"
