@@ -27,7 +27,9 @@ Keys of a trained model's settings
 ``weight_decay``         Adam's (L2) weight decay
 ``grad_clip``            clip of the gradient's global norm, or None
 ``n_train``, ``n_test``  how many leading examples of the standard splits to use (None: all;
-                         binarized MNIST: train 50,000, test 10,000)
+                         binarized MNIST: train 50,000, test 10,000). A test subset only follows
+                         training: headline NLLs are measured on the whole test set, whose
+                         leading images are easier than the rest
 ``max_steps_per_epoch``  cut every epoch after this many steps (None: whole epochs)
 ``n_samples``            samples to draw and show
 Model-specific keys are documented next to their values. :func:`fit_kwargs` turns these
@@ -87,14 +89,18 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "epochs": 1, "batch_size": 100, "lr": 1e-3, "lr_schedule": "constant", "weight_decay": 0.0,
             "grad_clip": None, "n_train": 2_000, "n_test": 500, "max_steps_per_epoch": None, "n_samples": 8,
         },
-        "cpu": {  # one hidden layer of 500 units as in Germain et al. (2015): ~20 s per epoch on one CPU core
-            "model": {"d": 784, "hidden_sizes": (500,), "n_masks": 1, "natural_ordering": True},
-            "epochs": 20, "batch_size": 100, "lr": 1e-3, "lr_schedule": "cosine", "weight_decay": 0.0,
+        "cpu": {  # one hidden layer of 500 units and one mask as in Germain et al. (2015), with the masked
+            # direct input-to-output connection (a logistic-regression path, as in FVSBN): it speeds the
+            # start of training a lot (test NLL 93.7 vs 116.3 nats after 3 epochs); ~7 s per epoch on 2 cores
+            "model": {"d": 784, "hidden_sizes": (500,), "n_masks": 1, "natural_ordering": True,
+                      "direct_connection": True},
+            "epochs": 20, "batch_size": 100, "lr": 5e-3, "lr_schedule": "cosine", "weight_decay": 0.0,
             "grad_clip": None, "n_train": None, "n_test": None, "max_steps_per_epoch": None, "n_samples": 16,
         },
         "gpu": {
-            "model": {"d": 784, "hidden_sizes": (500,), "n_masks": 1, "natural_ordering": True},
-            "epochs": 100, "batch_size": 100, "lr": 1e-3, "lr_schedule": "cosine", "weight_decay": 1e-4,
+            "model": {"d": 784, "hidden_sizes": (500,), "n_masks": 1, "natural_ordering": True,
+                      "direct_connection": True},
+            "epochs": 100, "batch_size": 100, "lr": 5e-3, "lr_schedule": "cosine", "weight_decay": 1e-4,
             "grad_clip": None, "n_train": None, "n_test": None, "max_steps_per_epoch": None, "n_samples": 36,
         },
     },
@@ -109,7 +115,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "cpu": {
             "model": {"d": 784, "hidden_sizes": (500,), "n_masks": 8, "natural_ordering": False},
             "epochs": 10, "batch_size": 100, "lr": 1e-3, "lr_schedule": "cosine", "weight_decay": 0.0,
-            "grad_clip": None, "n_train": None, "n_test": 2_000, "max_steps_per_epoch": None, "n_samples": 16,
+            "grad_clip": None, "n_train": None, "n_test": None, "max_steps_per_epoch": None, "n_samples": 16,
             "n_orderings_test": 8,
         },
         "gpu": {
