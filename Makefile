@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 PROFILE ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: env lab test lint lectures solutions release check-release bench lock clean
+.PHONY: env lab test lint lectures solutions release check-release bench bench-grading lock clean
 
 env: $(STAMP)
 
@@ -42,6 +42,9 @@ check-release: env
 
 bench: env
 	$(BIN)/python benchmarks/bench_likelihood.py $(if $(PROFILE),--profile $(PROFILE))
+
+bench-grading: env
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/bench_grading.py
 
 # Regenerate constraints.txt from a clean environment built from pyproject.toml alone.
 lock:

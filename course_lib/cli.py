@@ -3,14 +3,18 @@
 ::
 
     course run [NOTEBOOK ...] [--profile smoke|cpu|gpu] [--out build] [--timeout SECONDS]
-    course release [--check]
+    course release [--check] [--zip [PATH]]
+    course grade ASSIGNMENT SUBMISSIONS [--out DIR] [--jobs N] [--timeout S] [--notebook-timeout S]
+                 [--roster FILE] [--force]
     course data fetch [NAME ...]
     course data list
     course results [BUILD_DIR]
 
 Exit status: 0 success; 1 the command ran but found a failure (a notebook failed,
-exercises out of sync, a download failed); 2 the command was used wrongly (unknown
-option or profile, a path that does not exist).
+exercises out of sync, a download failed, the grader could not grade a submission);
+2 the command was used wrongly (unknown option or profile, a path that does not exist).
+A class in which some students' notebooks time out, crash or are missing is graded
+successfully: their statuses are results, written to ``grades.csv``.
 """
 
 from __future__ import annotations
@@ -79,14 +83,60 @@ def cmd_release(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return FAILED
         print(f"{exercises}/ is in sync with {solutions}/ and leaks nothing")
-        return OK
+        return _write_bundle(args, exercises, solutions)
     written = generate_exercises(solutions, exercises)
     for path in written:
         print(f"wrote {path}")
     problems = check_exercises(solutions, exercises)
     for problem in problems:
         print(problem, file=sys.stderr)
-    return FAILED if problems else OK
+    if problems:
+        return FAILED
+    return _write_bundle(args, exercises, solutions)
+
+
+def _write_bundle(args: argparse.Namespace, exercises: Path, solutions: Path) -> int:
+    if args.zip is None:
+        return OK
+    from course_lib.release import build_bundle
+
+    try:
+        path = build_bundle(args.zip or None, root=".", exercises_dir=exercises, solutions_dir=solutions)
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from None
+    except RuntimeError as exc:
+        _error(str(exc))
+        return FAILED
+    print(f"wrote the student bundle {path}")
+    return OK
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from course_lib.class_grading import grade_class, resolve_assignment
+
+    try:
+        source = resolve_assignment(args.assignment, args.solutions)
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from None
+    submissions = Path(args.submissions)
+    if not submissions.exists():
+        raise UsageError(f"no submissions at {submissions}")
+    if args.roster is not None and not Path(args.roster).is_file():
+        raise UsageError(f"no roster at {args.roster}")
+    out = Path(args.out) if args.out else Path("build") / "grades" / (source.stem if source.is_file() else source.name)
+    try:
+        grades = grade_class(source, submissions, out, roster=args.roster, jobs=args.jobs, timeout=args.timeout,
+                             notebook_timeout=args.notebook_timeout, force=args.force, profile=args.profile)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    except RuntimeError as exc:
+        _error(str(exc))
+        return FAILED
+    print()
+    print(grades.summary())
+    for student in grades.errors:
+        _error(f"could not grade {student}: {grades.rows[student].message}")
+    return FAILED if grades.errors else OK
 
 
 def _download_module():
@@ -148,10 +198,20 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="course",
-        description="Run the course's notebooks, release the exercises, fetch the data.",
+        description="Run the course's notebooks, release the exercises, grade a class, fetch the data.",
         epilog="Exit status: 0 success, 1 something failed, 2 wrong usage.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -171,9 +231,47 @@ def build_parser() -> argparse.ArgumentParser:
                              description="Regenerate exercises/<stem>.ipynb from solutions/<stem>.ipynb.")
     release.add_argument("--check", action="store_true",
                          help="change nothing; list stale, missing or extra exercises and leaks, exit 1 if any")
+    release.add_argument("--zip", nargs="?", const="", default=None, metavar="PATH",
+                         help="also write the student bundle (exercises, lectures, course_lib, environment files)"
+                              " to PATH (default: build/release/dgm-course.zip)")
     release.add_argument("--solutions", default="solutions", metavar="DIR", help=argparse.SUPPRESS)
     release.add_argument("--exercises", default="exercises", metavar="DIR", help=argparse.SUPPRESS)
     release.set_defaults(func=cmd_release)
+
+    from course_lib.class_grading import DEFAULT_NOTEBOOK_TIMEOUT, DEFAULT_TIMEOUT
+
+    grade = sub.add_parser(
+        "grade", help="autograde a class's submissions with nbgrader: grades.csv and feedback",
+        description="Autograde every student's submission of ASSIGNMENT with nbgrader (hidden tests included, in"
+                    " the smoke profile), each in a private copy of the course, several at a time. Writes"
+                    " OUT/grades.csv (one row per student: status, points per part, total, max, message),"
+                    " OUT/feedback/<student>.html and the nbgrader course directory OUT/course/ with its"
+                    " gradebook. A re-run re-grades only the submissions that changed.",
+        epilog="Statuses: graded, graded-with-warnings, timeout, kernel-died, not-a-notebook, missing, duplicate,"
+               " error. Exit status: 0 the class was graded (whatever the statuses), 1 the grader itself failed"
+               " on a submission (status error) or could not start, 2 wrong usage.")
+    grade.add_argument("assignment", metavar="ASSIGNMENT",
+                       help="solutions/<ASSIGNMENT>.ipynb (a unique prefix such as 01 will do) or a solution notebook")
+    grade.add_argument("submissions", metavar="SUBMISSIONS",
+                       help="a folder (or .zip) of <student>.ipynb files, of <student>/ folders, or nbgrader's"
+                            " submitted/<student>/<assignment>/; only read")
+    grade.add_argument("--out", default=None, metavar="DIR",
+                       help="where grades.csv, feedback/ and the course directory go"
+                            " (default: build/grades/<assignment>)")
+    grade.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+                       help="students graded at a time (default: the number of cores)")
+    grade.add_argument("--timeout", type=_positive_seconds, default=DEFAULT_TIMEOUT, metavar="S",
+                       help=f"seconds one cell may run before it is interrupted (default: {DEFAULT_TIMEOUT:g})")
+    grade.add_argument("--notebook-timeout", type=_positive_seconds, default=DEFAULT_NOTEBOOK_TIMEOUT, metavar="S",
+                       help="seconds one student's whole notebook may run before it is stopped"
+                            f" (default: {DEFAULT_NOTEBOOK_TIMEOUT:g})")
+    grade.add_argument("--roster", default=None, metavar="FILE",
+                       help="student ids, one a line (or a CSV with a 'student' column): who submitted nothing is"
+                            " listed as missing")
+    grade.add_argument("--force", action="store_true", help="re-grade every submission, changed or not")
+    grade.add_argument("--profile", choices=PROFILES, default="smoke", help=argparse.SUPPRESS)
+    grade.add_argument("--solutions", default="solutions", metavar="DIR", help=argparse.SUPPRESS)
+    grade.set_defaults(func=cmd_grade)
 
     data = sub.add_parser("data", help="download and verify the data sets")
     data_sub = data.add_subparsers(dest="data_command", metavar="ACTION")

@@ -27,6 +27,7 @@ this structure and :func:`convention_problems` reports cells that break it.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -236,7 +237,7 @@ def _check_student_id(student: str) -> None:
         raise ValueError(f"student id {student!r} should be letters, digits and . _ @ + - (no spaces or slashes)")
 
 
-def _source_notebooks(source: Path) -> tuple[str, list[Path]]:
+def source_notebooks(source: Path) -> tuple[str, list[Path]]:
     """The assignment name and its source notebooks, from a notebook or a folder of them."""
     if source.is_file():
         if source.suffix != ".ipynb":
@@ -266,7 +267,14 @@ def _copy_submission(path: Path, target: Path, notebooks: list[Path]) -> None:
         raise FileNotFoundError(f"no submission at {path}")
 
 
-def _read_grades(api, assignment: str, notebooks: list[Path], student: str) -> dict[str, float]:
+def thread_env(threads: int | None) -> dict[str, str]:
+    """Environment variables that give a kernel ``threads`` CPU threads (none that the user has set)."""
+    if not threads:
+        return {}
+    return {name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if name not in os.environ}
+
+
+def gradebook_scores(api, assignment: str, notebooks: list[Path], student: str) -> dict[str, float]:
     from nbgrader.api import Gradebook, MissingEntry
 
     scores = {}
@@ -281,7 +289,7 @@ def _read_grades(api, assignment: str, notebooks: list[Path], student: str) -> d
     return scores
 
 
-def _max_scores(api, assignment: str, notebooks: list[Path]) -> dict[str, float]:
+def gradebook_max_scores(api, assignment: str, notebooks: list[Path]) -> dict[str, float]:
     from nbgrader.api import Gradebook
 
     max_scores = {}
@@ -309,14 +317,15 @@ def autograde(
     ``submissions`` maps a student id to the submitted ``.ipynb`` (any file name) or to a
     folder holding the assignment's notebooks. ``workdir`` becomes the nbgrader course
     directory and is kept (the autograded notebooks, with outputs, are there); None uses
-    a temporary folder that is removed afterwards. The kernel runs in ``profile``;
-    ``timeout`` is the seconds one cell may run.
+    a temporary folder that is removed afterwards. The kernel runs in ``profile``, on one
+    CPU thread unless ``OMP_NUM_THREADS`` says otherwise; ``timeout`` is the seconds one
+    cell may run.
 
     Returns a :class:`GradingResult`: per student, the points of every test cell (grade
     id -> points), the total, and whether nbgrader could grade the submission at all.
     """
     source = Path(source)
-    assignment, notebooks = _source_notebooks(source)
+    assignment, notebooks = source_notebooks(source)
     for student, path in submissions.items():
         _check_student_id(student)
         if not Path(path).exists():
@@ -344,18 +353,18 @@ def autograde(
     if not generated.get("success"):
         raise RuntimeError(f"nbgrader could not generate {assignment} from {source}:\n"
                            + ((generated.get("log") or "") + (generated.get("error") or "")).strip())
-    max_scores = _max_scores(api, assignment, notebooks)
+    max_scores = gradebook_max_scores(api, assignment, notebooks)
 
     students = {}
     for student, path in submissions.items():
         _copy_submission(Path(path), root / "submitted" / student / assignment, notebooks)
         start = time.perf_counter()
-        with kernel_environment(profile), warnings.catch_warnings():
+        with kernel_environment(profile, **thread_env(1)), warnings.catch_warnings():
             warnings.filterwarnings("ignore", module="nbgrader.api")  # SQLAlchemy's notes on nbgrader's sessions
             outcome = api.autograde(assignment, student, force=True, create=True)
         seconds = time.perf_counter() - start
         success = bool(outcome.get("success"))
-        scores = _read_grades(api, assignment, notebooks, student) if success else {}
+        scores = gradebook_scores(api, assignment, notebooks, student) if success else {}
         autograded = root / "autograded" / student / assignment / notebooks[0].name
         students[student] = StudentGrade(
             student=student,

@@ -1,14 +1,15 @@
-"""Generate the student exercises from the nbgrader sources, and check that they are in sync.
+"""Generate the student exercises from the nbgrader sources, check that they are in sync, bundle them.
 
-``solutions/<stem>.ipynb`` is the nbgrader source of one topic: full answers between
-``### BEGIN SOLUTION`` / ``### END SOLUTION`` and hidden tests between
-``### BEGIN HIDDEN TESTS`` / ``### END HIDDEN TESTS``. :func:`generate_exercises` runs
+``solutions/<stem>.ipynb`` is the nbgrader source of one topic: full answers and hidden
+tests between nbgrader's delimiters (:data:`LEAK_MARKERS`; the README shows them).
+:func:`generate_exercises` runs
 nbgrader's ``generate_assignment`` on each of them in a temporary course directory and
 writes the student version to ``exercises/<stem>.ipynb``, normalised (no outputs,
 execution counts or widget state; nbformat's JSON with indent 1 and a final newline),
 so that generating twice gives the same bytes. :func:`check_exercises` reports exercises
 that are missing, extra or stale, and any answer, hidden test or the words
-"solution"/"instructor" that leaked into an exercise.
+"solution"/"instructor" that leaked into an exercise. :func:`build_bundle` zips what
+students get: the exercises, the lectures, ``course_lib`` and the environment files.
 
 Only the notebook is copied into the nbgrader course (never, e.g., a paired jupytext
 ``.py``, which holds the answers), plus the data files that the notebook declares in
@@ -25,15 +26,18 @@ import re
 import shutil
 import sys
 import tempfile
+import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from course_lib.notebooks import strip_outputs
 
-LEAK_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS",
-                "### BEGIN MARK SCHEME", "### END MARK SCHEME")
-"""nbgrader's delimiters: none may survive into a student's notebook."""
+LEAK_MARKERS = tuple(f"### {edge} {block}" for block in ("SOLUTION", "HIDDEN TESTS", "MARK SCHEME")
+                     for edge in ("BEGIN", "END"))
+"""nbgrader's delimiters (``### BEGIN`` / ``### END`` around a solution, hidden tests or a mark
+scheme): none may survive into a student's notebook. Built from parts, so that this file, which
+students get with ``course_lib``, does not spell them out."""
 
 LEAK_WORDS = re.compile(r"\b(solutions?|instructors?)\b", re.IGNORECASE)
 """Words that give away an instructor's version; checked in cell sources only (not nbgrader's metadata)."""
@@ -290,3 +294,126 @@ def check_exercises(solutions_dir: str | Path = "solutions", exercises_dir: str 
             continue
         problems += find_leaks(nb, str(path))
     return problems
+
+
+# --------------------------------------------------------------------------- the student bundle
+
+BUNDLE_NAME = "dgm-course"
+"""The name of the student bundle: its zip is ``<name>.zip`` with one top folder ``<name>/``."""
+
+BUNDLE_FILES = ("pyproject.toml", "constraints.txt", "environment.yml", "Makefile")
+"""Files of the repository's root that students get as they are."""
+
+STUDENT_README = """\
+# Deep generative models: the exercises
+
+One graded **exercise** notebook per topic in `exercises/`, the **lectures** that go with
+them in `lectures/`, and `course_lib`, the course's library that both import.
+
+## Set up (once)
+
+With Python 3.11 and `make`:
+
+```bash
+make lab    # creates .venv with the pinned environment and opens JupyterLab
+```
+
+Conda users: `conda env create -f environment.yml && conda activate dgm-course`, then
+`pip install -e . --no-deps` and `jupyter lab`. The data sets are downloaded and verified
+on first use; to work offline later, fetch them once with `course data fetch`.
+
+## Work on an exercise
+
+Open `exercises/NN_name.ipynb` and write your code where it says `raise NotImplementedError()`.
+The cells after each answer test it; they are locked. Do not edit or delete them (a
+changed test cell is replaced by the original when your notebook is graded, and the
+change is reported). Hidden tests check the same functions on other inputs when it is
+graded, in a small, fast setting (`PROFILE = "smoke"`): keep each cell to a minute or
+two, and avoid endless loops (a cell that runs too long is interrupted).
+
+## Hand it in
+
+Restart the kernel and run all cells: every visible test should pass without an error.
+Save, and hand in the `.ipynb` file as your course asks (any file name will do).
+"""
+
+
+def _bundle_members(root: Path, exercises_dir: Path, solutions_dir: Path) -> dict[str, Path | bytes]:
+    """``{path in the bundle: file or content}`` of the student bundle, in a stable order."""
+    members: dict[str, Path | bytes] = {}
+    exercises = sorted(exercises_dir.glob("*.ipynb"))
+    if not exercises:
+        raise FileNotFoundError(f"no exercise notebook in {exercises_dir}: run `course release` first")
+    for exercise in exercises:
+        members[f"exercises/{exercise.name}"] = exercise
+        source = solutions_dir / exercise.name
+        if source.is_file():  # the data files the notebook declares go beside it, as nbgrader releases them
+            folder = source.resolve().parent
+            for path in declared_files(source):
+                files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+                for file in files:
+                    members[f"exercises/{file.relative_to(folder).as_posix()}"] = file
+    for lecture in sorted((root / "lectures").glob("*.ipynb")):
+        members[f"lectures/{lecture.name}"] = lecture
+    package = root / "course_lib"
+    if not (package / "__init__.py").is_file():
+        raise FileNotFoundError(f"no course_lib package in {root.resolve()}: run from the repository's root")
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".pyo"):
+            members[f"course_lib/{path.relative_to(package).as_posix()}"] = path
+    for name in BUNDLE_FILES:
+        if (root / name).is_file():
+            members[name] = root / name
+    members["README.md"] = STUDENT_README.encode("utf-8")
+    return members
+
+
+def bundle_leaks(members: dict[str, Path | bytes]) -> list[str]:
+    """What in a bundle gives answers away: a ``solutions`` or ``tests`` path, nbgrader's delimiters in any file."""
+    problems = []
+    for name, content in members.items():
+        parts = name.split("/")
+        if "solutions" in parts or "tests" in parts:
+            problems.append(f"{name}: instructor material (a solutions or tests folder)")
+        data = content if isinstance(content, bytes) else content.read_bytes()
+        text = data.decode("utf-8", errors="replace")
+        for marker in LEAK_MARKERS:
+            if marker in text:
+                problems.append(f"{name}: holds nbgrader's {marker!r} block")
+        if name.endswith(".ipynb") and name.startswith("exercises/"):
+            problems += find_leaks(json.loads(text), name)
+    return problems
+
+
+def build_bundle(out: str | Path | None = None, root: str | Path = ".", exercises_dir: str | Path = "exercises",
+                 solutions_dir: str | Path = "solutions") -> Path:
+    """Write the student bundle, a zip of ``<BUNDLE_NAME>/`` holding what students need, and return its path.
+
+    The bundle holds ``exercises/`` (with the data files each exercise declares),
+    ``lectures/``, the ``course_lib`` package, the environment files (``pyproject.toml``,
+    ``constraints.txt``, ``environment.yml``, ``Makefile``) and a README for students; never
+    ``solutions/`` or ``tests/``. Entries are sorted and dated 1980-01-01, so that the same
+    files give the same bytes. ``out`` defaults to ``build/release/<BUNDLE_NAME>.zip``
+    under ``root``. Raises RuntimeError, writing nothing, when anything in it would give
+    answers away (:func:`bundle_leaks`).
+    """
+    root = Path(root)
+    exercises_dir = Path(exercises_dir) if Path(exercises_dir).is_absolute() else root / exercises_dir
+    solutions_dir = Path(solutions_dir) if Path(solutions_dir).is_absolute() else root / solutions_dir
+    out = Path(out) if out is not None else root / "build" / "release" / f"{BUNDLE_NAME}.zip"
+    members = _bundle_members(root, exercises_dir, solutions_dir)
+    problems = bundle_leaks(members)
+    if problems:
+        raise RuntimeError("the student bundle would give answers away:\n" + "\n".join(problems))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(members):
+            content = members[name]
+            data = content if isinstance(content, bytes) else content.read_bytes()
+            info = zipfile.ZipInfo(f"{BUNDLE_NAME}/{name}", date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, data)
+    tmp.replace(out)
+    return out

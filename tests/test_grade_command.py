@@ -1,0 +1,439 @@
+"""``course grade``: a whole class graded with one command, every student with a status, nothing lost.
+
+A synthetic class is built from topic 01's notebooks (the exercise with the solution's answers
+filled in, with one part wrong, with a locked test edited, an endless loop, a loop that swallows
+the interrupt, a cell that kills the kernel, a truncated file, a deleted test cell, a student who
+tampers with files, a duplicate and a missing student) and graded end to end through the command;
+each student's exact score and status is checked, and that the others are unaffected. The toy
+assignment (two parts, four points) covers the rest cheaply: layouts, zips, re-runs, limits,
+usage errors. The student bundle of ``course release --zip`` is checked for leaks.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import shutil
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from course_lib.class_grading import read_grades_csv, resolve_assignment, submission_warnings
+from course_lib.cli import main
+from course_lib.grading import parts_of
+from course_lib.release import render_exercises
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TOY = FIXTURES / "solutions" / "00_toy_assignment.ipynb"
+REPO = Path(__file__).resolve().parents[1]
+TOPIC = REPO / "solutions" / "01_likelihood_models.ipynb"
+CELL_TIMEOUT = 20
+"""Seconds per cell in the class run: above the slowest cell of topic 01 with two students at a time on 2 cores."""
+
+
+# --------------------------------------------------------------------------- building submissions
+
+
+def _grade_id(cell: dict) -> str | None:
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def _answers(solution: Path) -> dict[str, str]:
+    nb = json.loads(solution.read_text(encoding="utf-8"))
+    return {_grade_id(c): "".join(c["source"]) for c in nb["cells"]
+            if c["metadata"].get("nbgrader", {}).get("solution")}
+
+
+def _exercise(solution: Path) -> dict:
+    return json.loads(render_exercises([solution])[solution.stem])
+
+
+def _with(nb: dict, sources: dict[str, str]) -> dict:
+    """A copy of ``nb`` whose cells with the given grade ids get the given sources."""
+    nb = copy.deepcopy(nb)
+    found = set()
+    for cell in nb["cells"]:
+        if _grade_id(cell) in sources:
+            cell["source"] = sources[_grade_id(cell)]
+            found.add(_grade_id(cell))
+    assert found == set(sources), set(sources) - found
+    return nb
+
+
+def _without(nb: dict, grade_id: str) -> dict:
+    nb = copy.deepcopy(nb)
+    nb["cells"] = [c for c in nb["cells"] if _grade_id(c) != grade_id]
+    return nb
+
+
+def _insert_after(nb: dict, grade_id: str, source: str) -> dict:
+    nb = copy.deepcopy(nb)
+    index = next(i for i, c in enumerate(nb["cells"]) if _grade_id(c) == grade_id)
+    nb["cells"].insert(index + 1, {"cell_type": "code", "execution_count": None, "id": "added-by-student",
+                                   "metadata": {}, "outputs": [], "source": source})
+    return nb
+
+
+def _save(path: Path, nb: dict | str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(nb if isinstance(nb, str) else json.dumps(nb, indent=1), encoding="utf-8")
+
+
+def _tree_digest(folder: Path) -> dict[str, tuple[str, int]]:
+    return {p.relative_to(folder).as_posix(): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _grade(*args: str | Path) -> int:
+    return main(["grade", *[str(a) for a in args]])
+
+
+ENDLESS = "while True:  # never ends\n    pass\n"
+SWALLOWS = ("while True:\n    try:\n        while True:\n            pass\n"
+            "    except:  # also catches the interrupt\n        pass\n")
+KILLS = "import os\n\nos._exit(1)\n"
+TAMPERS = """\
+import pathlib
+
+# where an nbgrader course keeps the gradebook and the other students' notebooks, relative to a notebook it grades
+guesses = ["../../../gradebook.db", "../../../submitted/perfect/{a}/{a}.ipynb", "../../perfect/{a}/{a}.ipynb",
+           "../../../autograded/perfect/{a}/{a}.ipynb"]
+clobbered = []
+for guess in guesses:
+    path = pathlib.Path(guess.format(a="01_likelihood_models"))
+    if path.exists():
+        path.write_text("overwritten by a student")
+        clobbered.append(guess)
+pathlib.Path("../../../gradebook.db").write_text("not a gradebook")  # inside the private copy, harmless
+print("clobbered:", clobbered)
+print("solution visible:", pathlib.Path("../../../source/01_likelihood_models/01_likelihood_models.ipynb").exists())
+"""
+
+
+# --------------------------------------------------------------------------- topic 01: the class
+
+
+@pytest.fixture(scope="module")
+def topic_class(tmp_path_factory):
+    """Topic 01's synthetic class, graded once by ``course grade --jobs 2``; (folders, exit code, seconds)."""
+    if not os.environ.get("COURSE_DATA_DIR"):
+        pytest.skip("COURSE_DATA_DIR is not set: grading topic 01 trains on binarized MNIST")
+    root = tmp_path_factory.mktemp("topic01")
+    exercise = _exercise(TOPIC)
+    answers = _answers(TOPIC)
+    perfect = _with(exercise, answers)
+    wrong_histogram = {"histogram_answer": "def fit_histogram(x, n_bins):\n    return np.full(n_bins, 1.0 / n_bins)\n"
+                                           "\n\ndef sample_inverse_cdf(probs, u):\n"
+                                           "    return np.zeros(len(u), dtype=np.int64)\n"}
+    subs = root / "submissions"
+    _save(subs / "perfect.ipynb", perfect)
+    _save(subs / "untouched.ipynb", exercise)
+    _save(subs / "one_wrong.ipynb", _with(perfect, wrong_histogram))
+    _save(subs / "edited_test.ipynb", _with(perfect, {**wrong_histogram, "histogram_test": "pass\n",
+                                                      "histogram_test_2": "assert True\n"}))
+    _save(subs / "endless.ipynb", _with(perfect, {"nll_units_answer": ENDLESS + answers["nll_units_answer"]}))
+    _save(subs / "swallowed.ipynb", _with(perfect, {"nll_units_answer": SWALLOWS + answers["nll_units_answer"]}))
+    _save(subs / "exits.ipynb", _with(perfect, {"histogram_answer": KILLS}))
+    text = json.dumps(perfect, indent=1)
+    _save(subs / "truncated.ipynb", text[: len(text) // 2])
+    _save(subs / "deleted_test.ipynb", _without(perfect, "histogram_test_2"))
+    _save(subs / "hostile.ipynb", _insert_after(perfect, "setup", TAMPERS))
+    _save(subs / "dup.ipynb", perfect)
+    _save(subs / "dup" / "01_likelihood_models.ipynb", perfect)
+    roster = root / "roster.csv"
+    roster.write_text("student,name\n" + "".join(f"{s},Student {s}\n" for s in (
+        "perfect", "untouched", "one_wrong", "edited_test", "endless", "swallowed", "exits", "truncated",
+        "deleted_test", "hostile", "dup", "absent")))
+    before = _tree_digest(subs)
+    out = root / "out"
+    start = time.perf_counter()
+    code = _grade(TOPIC, subs, "--out", out, "--jobs", "2", "--timeout", CELL_TIMEOUT, "--notebook-timeout", "300",
+                  "--roster", roster)
+    seconds = time.perf_counter() - start
+    return {"root": root, "subs": subs, "out": out, "code": code, "seconds": seconds, "before": before,
+            "rows": read_grades_csv(out / "grades.csv"), "roster": roster}
+
+
+EXPECTED = {
+    # student: (status, total), topic 01 has 27 points; histogram is worth 4, nll_units 3
+    "perfect": ("graded", "27"),
+    "untouched": ("graded", "0"),
+    "one_wrong": ("graded", "23"),
+    "edited_test": ("graded-with-warnings", "23"),
+    "endless": ("timeout", "24"),
+    "swallowed": ("timeout", ""),
+    "exits": ("kernel-died", ""),
+    "truncated": ("not-a-notebook", ""),
+    "deleted_test": ("graded-with-warnings", "27"),
+    "hostile": ("graded", "27"),
+    "dup": ("duplicate", ""),
+    "absent": ("missing", ""),
+}
+
+
+@pytest.mark.slow
+def test_the_class_is_graded_with_each_students_exact_score_and_status(topic_class):
+    rows = topic_class["rows"]
+    assert topic_class["code"] == 0
+    assert {s: (r["status"], r["total"]) for s, r in rows.items()} == EXPECTED
+    assert all(r["max"] == "27" for r in rows.values())
+
+
+@pytest.mark.slow
+def test_grades_csv_has_a_column_per_part_and_loses_exactly_the_wrong_parts_points(topic_class):
+    rows = topic_class["rows"]
+    parts = list(parts_of(TOPIC))
+    assert list(rows["perfect"]) == ["student", "status", *parts, "total", "max", "message"]
+    full = {p: f"{part.points:g}" for p, part in parts_of(TOPIC).items()}
+    assert {p: rows["perfect"][p] for p in parts} == full
+    assert {p: rows["untouched"][p] for p in parts} == {p: "0" for p in parts}
+    assert {p: rows["one_wrong"][p] for p in parts} == {**full, "histogram": "0"}
+    # not graded: empty, not a zero that looks real
+    assert {p: rows["exits"][p] for p in parts} == {p: "" for p in parts}
+
+
+@pytest.mark.slow
+def test_an_edited_locked_test_is_restored_and_the_original_runs(topic_class):
+    row = topic_class["rows"]["edited_test"]
+    assert row["histogram"] == "0"  # the original tests ran against the wrong answer
+    assert "histogram_test was edited" in row["message"] and "histogram_test_2 was edited" in row["message"]
+
+
+@pytest.mark.slow
+def test_a_deleted_test_cell_is_put_back_and_graded(topic_class):
+    row = topic_class["rows"]["deleted_test"]
+    assert row["histogram"] == "4" and "histogram_test_2 was deleted" in row["message"]
+
+
+@pytest.mark.slow
+def test_an_endless_loop_times_out_and_the_later_cells_are_still_graded(topic_class):
+    row = topic_class["rows"]["endless"]
+    assert row["nll_units"] == "0" and "nll_units_answer" in row["message"]
+    later = [p for p in parts_of(TOPIC) if p not in ("nll_units",)]
+    assert all(float(row[p]) == parts_of(TOPIC)[p].points for p in later)
+
+
+@pytest.mark.slow
+def test_a_loop_that_swallows_the_interrupt_is_stopped_and_the_run_finishes(topic_class):
+    row = topic_class["rows"]["swallowed"]
+    assert "did not stop when interrupted" in row["message"] and "nll_units_answer" in row["message"]
+    state = json.loads((topic_class["out"] / "state.json").read_text())
+    assert state["students"]["swallowed"]["seconds"] < 300  # stopped by the per-cell limit, not the notebook's
+
+
+@pytest.mark.slow
+def test_a_kernel_that_dies_and_a_truncated_file_are_named_so(topic_class):
+    rows = topic_class["rows"]
+    assert "kernel died" in rows["exits"]["message"] and "histogram_answer" in rows["exits"]["message"]
+    assert "not valid JSON" in rows["truncated"]["message"]
+    assert "dup.ipynb" in rows["dup"]["message"] and "dup/01_likelihood_models.ipynb" in rows["dup"]["message"]
+
+
+@pytest.mark.slow
+def test_a_tampering_student_reaches_neither_the_gradebook_nor_another_students_notebook(topic_class):
+    from nbgrader.api import Gradebook
+
+    out = topic_class["out"]
+    graded = json.loads((out / "course" / "autograded" / "hostile" / "01_likelihood_models" /
+                         "01_likelihood_models.ipynb").read_text())
+    printed = "".join("".join(o.get("text", "")) for c in graded["cells"] for o in c.get("outputs", []))
+    assert "clobbered: []" in printed and "solution visible: False" in printed
+    perfect = out / "course" / "autograded" / "perfect" / "01_likelihood_models" / "01_likelihood_models.ipynb"
+    assert json.loads(perfect.read_text())["cells"]  # still a notebook
+    with Gradebook(f"sqlite:///{out / 'course' / 'gradebook.db'}") as gb:
+        scores = {s: gb.find_submission("01_likelihood_models", s).score for s in ("perfect", "hostile", "endless")}
+    assert scores == {"perfect": 27.0, "hostile": 27.0, "endless": 24.0}
+
+
+@pytest.mark.slow
+def test_the_gradebook_and_feedback_hold_every_graded_student(topic_class):
+    from nbgrader.api import Gradebook, MissingEntry
+
+    out, rows = topic_class["out"], topic_class["rows"]
+    with Gradebook(f"sqlite:///{out / 'course' / 'gradebook.db'}") as gb:
+        for student, row in rows.items():
+            if row["total"]:
+                assert gb.find_submission("01_likelihood_models", student).score == float(row["total"])
+            else:
+                with pytest.raises(MissingEntry):
+                    gb.find_submission("01_likelihood_models", student)
+    for student, row in rows.items():
+        page = out / "feedback" / f"{student}.html"
+        assert page.is_file() == (row["status"] != "missing"), student
+    assert "27.0" in (out / "feedback" / "perfect.html").read_text()  # nbgrader's feedback, with the score
+    assert "kernel-died" in (out / "feedback" / "exits.html").read_text()
+
+
+@pytest.mark.slow
+def test_the_submissions_are_never_modified_and_a_rerun_regrades_nothing(topic_class, capsys):
+    subs, out = topic_class["subs"], topic_class["out"]
+    assert _tree_digest(subs) == topic_class["before"]
+    csv_before = (out / "grades.csv").read_text()
+    start = time.perf_counter()
+    capsys.readouterr()
+    code = _grade(TOPIC, subs, "--out", out, "--jobs", "2", "--timeout", CELL_TIMEOUT, "--notebook-timeout", "300",
+                  "--roster", topic_class["roster"])
+    printed = capsys.readouterr().out
+    assert code == 0 and "grading 0 of 12" in printed and "9 unchanged" in printed
+    assert (out / "grades.csv").read_text() == csv_before
+    assert time.perf_counter() - start < 60
+    assert _tree_digest(subs) == topic_class["before"]
+
+
+# --------------------------------------------------------------------------- the toy assignment: the rest
+
+
+@pytest.fixture(scope="module")
+def toy_perfect() -> dict:
+    return _with(_exercise(TOY), _answers(TOY))
+
+
+@pytest.fixture(scope="module")
+def toy_class(tmp_path_factory, toy_perfect):
+    """The toy class graded once: ann (perfect, a file), ben (untouched, in a folder), cat (in the roster only)."""
+    root = tmp_path_factory.mktemp("toy")
+    subs = root / "class"
+    _save(subs / "ann.ipynb", toy_perfect)
+    _save(subs / "ben" / "my work.ipynb", _exercise(TOY))
+    (root / "roster.txt").write_text("ann\nben\ncat\n")
+    out = root / "out"
+    code = _grade(TOY, subs, "--out", out, "--jobs", "2", "--timeout", "30", "--roster", root / "roster.txt")
+    return {"root": root, "subs": subs, "out": out, "code": code, "csv": (out / "grades.csv").read_text()}
+
+
+def test_toy_class_grades_csv(toy_class):
+    assert toy_class["code"] == 0
+    assert toy_class["csv"].splitlines() == [
+        "student,status,square,mean,total,max,message",
+        "ann,graded,1,3,4,4,",
+        "ben,graded,0,0,0,4,",
+        "cat,missing,,,,4,\"in the roster, but nothing submitted\"",
+    ]
+
+
+def test_a_rerun_regrades_only_what_changed_and_force_regrades_all(toy_class, toy_perfect, capsys):
+    subs, out, roster = toy_class["subs"], toy_class["out"], toy_class["root"] / "roster.txt"
+    args = (TOY, subs, "--out", out, "--jobs", "2", "--timeout", "30", "--roster", roster)
+    capsys.readouterr()
+    assert _grade(*args) == 0
+    assert "grading 0 of 3" in capsys.readouterr().out
+    assert (out / "grades.csv").read_text() == toy_class["csv"]
+    _save(subs / "ben" / "my work.ipynb", toy_perfect)  # ben hands in again
+    assert _grade(*args) == 0
+    printed = capsys.readouterr().out
+    assert "grading 1 of 3" in printed and "ben: graded, 4/4" in printed and "ann:" not in printed
+    assert read_grades_csv(out / "grades.csv")["ben"]["total"] == "4"
+    assert _grade(*args, "--force") == 0
+    assert "grading 2 of 3" in capsys.readouterr().out
+
+
+def test_a_zip_of_nbgraders_layout_is_graded(tmp_path, toy_perfect):
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("export/submitted/dan/00_toy_assignment/00_toy_assignment.ipynb", json.dumps(toy_perfect))
+        zf.writestr("export/submitted/dan/other_assignment/x.ipynb", "{}")
+    assert _grade(TOY, archive, "--out", tmp_path / "out", "--jobs", "1", "--timeout", "30") == 0
+    rows = read_grades_csv(tmp_path / "out" / "grades.csv")
+    assert {s: (r["status"], r["total"]) for s, r in rows.items()} == {"dan": ("graded", "4")}
+    assert (tmp_path / "out" / "feedback" / "dan.html").is_file()
+
+
+def test_a_notebook_past_the_whole_notebook_limit_is_stopped(tmp_path, toy_perfect):
+    _save(tmp_path / "class" / "eve.ipynb", _with(toy_perfect, {"square_answer": ENDLESS}))
+    start = time.perf_counter()
+    assert _grade(TOY, tmp_path / "class", "--out", tmp_path / "out", "--timeout", "120",
+                  "--notebook-timeout", "5") == 0
+    assert time.perf_counter() - start < 60
+    row = read_grades_csv(tmp_path / "out" / "grades.csv")["eve"]
+    assert (row["status"], row["total"], row["square"]) == ("timeout", "", "")
+    assert "5 s limit for a whole notebook" in row["message"]
+
+
+def test_a_submission_the_grader_cannot_grade_is_an_error_exits_1_and_is_retried(tmp_path, toy_perfect, capsys):
+    broken = copy.deepcopy(toy_perfect)
+    for cell in broken["cells"]:
+        if _grade_id(cell) == "square_test":
+            cell["metadata"]["nbgrader"]["points"] = "lots"  # nbgrader's metadata, damaged
+    _save(tmp_path / "class" / "fay.ipynb", broken)
+    args = (TOY, tmp_path / "class", "--out", tmp_path / "out", "--jobs", "1")
+    assert _grade(*args) == 1
+    row = read_grades_csv(tmp_path / "out" / "grades.csv")["fay"]
+    assert (row["status"], row["total"]) == ("error", "") and "could not convert string to float" in row["message"]
+    assert "could not grade fay" in capsys.readouterr().err
+    assert _grade(*args) == 1
+    assert "grading 1 of 1" in capsys.readouterr().out  # an error is never kept as a result
+
+
+def test_submission_warnings_name_what_was_tampered_with(toy_perfect):
+    released = _exercise(TOY)
+    assert submission_warnings(released, toy_perfect) == []
+    tampered = _with(toy_perfect, {"square_test": "pass"})
+    tampered["cells"].append(copy.deepcopy(tampered["cells"][4]))  # square_answer twice
+    tampered = _without(tampered, "mean_test_hidden")
+    for cell in tampered["cells"]:
+        if _grade_id(cell) == "mean_test":
+            cell["metadata"]["nbgrader"]["points"] = 20
+    assert submission_warnings(released, tampered) == [
+        "cell square_answer appears 2 times (only the last one was graded)",
+        "test cell square_test was edited (the original was graded)",
+        "the points of mean_test were changed (the original points were used)",
+        "test cell mean_test_hidden was deleted (the original was put back and graded)",
+    ]
+
+
+def test_usage_errors_exit_2_before_grading(tmp_path, capsys):
+    (tmp_path / "class").mkdir()
+    _save(tmp_path / "class" / "ann.ipynb", _exercise(TOY))
+    assert _grade("no_such_assignment", tmp_path / "class", "--solutions", REPO / "solutions") == 2
+    assert _grade(TOY, tmp_path / "nowhere") == 2
+    assert _grade(TOY, tmp_path / "class", "--out", tmp_path / "class" / "grades") == 2  # inside the submissions
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("precious")
+    assert _grade(TOY, tmp_path / "class", "--out", tmp_path / "mine") == 2  # not an output folder of ours
+    assert _grade(TOY, tmp_path / "class", "--jobs", "0") == 2
+    err = capsys.readouterr().err
+    assert "not an assignment" in err and "no submissions" in err and "contain each other" in err
+    assert "not written by `course grade`" in err
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
+    assert sorted(p.name for p in (tmp_path / "class").iterdir()) == ["ann.ipynb"]
+
+
+def test_an_assignment_is_named_by_its_stem_a_prefix_or_a_path():
+    solutions = REPO / "solutions"
+    assert resolve_assignment("01_likelihood_models", solutions) == solutions / "01_likelihood_models.ipynb"
+    assert resolve_assignment("01", solutions) == solutions / "01_likelihood_models.ipynb"
+    assert resolve_assignment(TOY, solutions) == TOY
+    with pytest.raises(FileNotFoundError, match="01_likelihood_models"):
+        resolve_assignment("99", solutions)
+
+
+# --------------------------------------------------------------------------- the student bundle
+
+
+def test_release_zip_holds_what_students_need_and_no_answers(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(REPO)
+    bundle = tmp_path / "bundle.zip"
+    assert main(["release", "--check", "--zip", str(bundle)]) == 0
+    assert f"wrote the student bundle {bundle}" in capsys.readouterr().out
+    with zipfile.ZipFile(bundle) as zf:
+        names = zf.namelist()
+        texts = {name: zf.read(name).decode("utf-8", errors="replace") for name in names}
+    assert all(name.startswith("dgm-course/") for name in names)
+    inside = {name.removeprefix("dgm-course/") for name in names}
+    for wanted in ("exercises/01_likelihood_models.ipynb", "lectures/01_likelihood_models.ipynb", "README.md",
+                   "course_lib/__init__.py", "course_lib/cli.py", "pyproject.toml", "constraints.txt",
+                   "environment.yml", "Makefile"):
+        assert wanted in inside, wanted
+    assert not [n for n in inside if n.startswith(("solutions/", "tests/")) or "/solutions/" in n]
+    for name, text in texts.items():
+        assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text, name
+    assert texts["dgm-course/exercises/01_likelihood_models.ipynb"] == (
+        REPO / "exercises" / "01_likelihood_models.ipynb").read_text(encoding="utf-8")
+    first = bundle.read_bytes()
+    shutil.move(bundle, tmp_path / "first.zip")
+    assert main(["release", "--check", "--zip", str(bundle)]) == 0
+    assert bundle.read_bytes() == first  # the same files give the same bytes
