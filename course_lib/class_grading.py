@@ -36,13 +36,14 @@ from course_lib.grading import (
     StudentGrade,
     gradebook_max_scores,
     gradebook_scores,
+    install_source,
     part_scores,
     parts_of,
     source_notebooks,
     thread_env,
 )
 from course_lib.notebooks import kernel_environment
-from course_lib.release import add_source, nbgrader_api
+from course_lib.release import nbgrader_api
 
 STATUSES = ("graded", "graded-with-warnings", "timeout", "kernel-died", "not-a-notebook", "missing", "duplicate",
             "error")
@@ -445,16 +446,6 @@ def _digest_tree(folder: Path) -> str:
     return h.hexdigest()
 
 
-def _install_source(root: Path, source: Path, assignment: str) -> None:
-    if source.is_file():
-        add_source(root, source, assignment)
-    else:
-        target = root / "source" / assignment
-        if target.exists():
-            shutil.rmtree(target)
-        shutil.copytree(source, target, ignore=shutil.ignore_patterns("*.py", ".ipynb_checkpoints"))
-
-
 def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
@@ -752,7 +743,7 @@ def grade_class(
         found = discover(submissions, assignment, [nb.name for nb in notebooks], roster_ids, run_dir)
 
         template = run_dir / "template"
-        _install_source(template, source, assignment)
+        install_source(template, source, assignment)
         api = nbgrader_api(template)
         generated = api.generate_assignment(assignment, force=True, create=True)
         if not generated.get("success"):

@@ -267,6 +267,21 @@ def _copy_submission(path: Path, target: Path, notebooks: list[Path]) -> None:
         raise FileNotFoundError(f"no submission at {path}")
 
 
+def install_source(root: Path, source: Path, assignment: str) -> None:
+    """Put the assignment's nbgrader source into the course directory ``root`` (``source/<assignment>/``).
+
+    ``source`` is a solution notebook (copied with its declared data files only) or a folder
+    of them (copied without ``.py`` files, which could be paired copies holding the answers).
+    """
+    if source.is_file():
+        add_source(root, source, assignment)
+        return
+    target = root / "source" / assignment
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("*.py", ".ipynb_checkpoints"))
+
+
 def thread_env(threads: int | None) -> dict[str, str]:
     """Environment variables that give a kernel ``threads`` CPU threads (none that the user has set)."""
     if not threads:
@@ -340,13 +355,7 @@ def autograde(
 
     root = Path(workdir).resolve()
     root.mkdir(parents=True, exist_ok=True)
-    if source.is_file():
-        add_source(root, source, assignment)
-    else:
-        target = root / "source" / assignment
-        if target.exists():
-            shutil.rmtree(target)
-        shutil.copytree(source, target, ignore=shutil.ignore_patterns("*.py", ".ipynb_checkpoints"))
+    install_source(root, source, assignment)
 
     api = nbgrader_api(root, Execute={"timeout": timeout})
     generated = api.generate_assignment(assignment, force=True, create=True)
