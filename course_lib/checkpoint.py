@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from course_lib.files import atomic_file
+
 CHECKPOINT_FORMAT = "course_lib.training/1"
 
 
@@ -91,17 +93,8 @@ def _tuples(value: Any) -> Any:
 
 def atomic_save(obj: Any, path: Path) -> None:
     """Write ``obj`` to ``path`` so that a crash never leaves a half-written checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_file(path, "wb") as fh:
+        torch.save(obj, fh)
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -22,6 +22,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from course_lib.results import markdown_table
+
 __all__ = [
     "CourseFigure",
     "density_grid",
@@ -519,17 +521,4 @@ def results_table(
     """
     if columns is None:
         columns = list(dict.fromkeys(key for row in rows for key in row))
-    if not columns:
-        raise ValueError("results_table needs at least one column")
-
-    def cell(value: Any) -> str:
-        if value is None:
-            return ""
-        if isinstance(value, float):
-            return format(value, floatfmt)
-        return str(value).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(cell(c) for c in columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    for row in rows:
-        lines.append("| " + " | ".join(cell(row.get(c)) for c in columns) + " |")
-    return "\n".join(lines)
+    return markdown_table(columns, ([row.get(c) for c in columns] for row in rows), floatfmt).rstrip("\n")

@@ -47,9 +47,8 @@ from typing import Any
 import torch
 
 from course_lib.data import make_loader
+from course_lib.runtime import PROFILES
 from course_lib.training import History, fit
-
-PROFILE_NAMES = ("smoke", "cpu", "gpu")
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # ---------------------------------------------------------------- 1-D histogram on a discrete toy distribution
@@ -223,8 +222,8 @@ def preset(model: str, profile: str) -> dict[str, Any]:
 
 def presets_for(profile: str) -> dict[str, dict[str, Any]]:
     """The settings of every model in ``profile``: ``{model: settings}`` (deep copies)."""
-    if profile not in PROFILE_NAMES:
-        raise KeyError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILE_NAMES)}")
+    if profile not in PROFILES:
+        raise KeyError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
     return {name: preset(name, profile) for name in PRESETS}
 
 

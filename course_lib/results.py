@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,3 +50,29 @@ def collect_results(notebook: str | Path) -> list[dict]:
                 rec = data[RESULT_MIME]
                 found.append(json.loads(rec) if isinstance(rec, str) else dict(rec))
     return found
+
+
+def markdown_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], floatfmt: str = ".4g") -> str:
+    """A Markdown table: a header of ``columns``, then one line per row (a sequence of cells).
+
+    Floats use ``floatfmt``, ``None`` is blank, ``|`` and newlines in a cell are escaped.
+    Every row must have one cell per column. Ends with a newline.
+    """
+    columns = list(columns)
+    if not columns:
+        raise ValueError("markdown_table needs at least one column")
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, float):
+            return format(value, floatfmt)
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(c) for c in columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    for i, row in enumerate(rows):
+        row = list(row)
+        if len(row) != len(columns):
+            raise ValueError(f"row {i} has {len(row)} cells for {len(columns)} columns: {row!r}")
+        lines.append("| " + " | ".join(cell(v) for v in row) + " |")
+    return "\n".join(lines) + "\n"

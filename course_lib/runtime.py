@@ -28,6 +28,27 @@ PROFILES = ("smoke", "cpu", "gpu")
 
 PROFILE_ENV = "COURSE_PROFILE"
 DEVICE_ENV = "COURSE_DEVICE"
+STATIC_WIDGETS_ENV = "COURSE_STATIC_WIDGETS"
+"""Set to 1 by the course's headless notebook runs: widgets and progress bars draw static output."""
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
+
+
+def env_flag(name: str) -> bool:
+    """A yes/no environment variable: ``1``/``true``/``yes``/``on`` (any case) is yes, unset or
+    ``0``/``false``/``no``/``off`` is no; anything else is an error that names the variable."""
+    value = os.environ.get(name, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"${name} is {os.environ[name]!r}; expected 1/true/yes/on or 0/false/no/off")
+
+
+def static_widgets() -> bool:
+    """Whether ``$COURSE_STATIC_WIDGETS`` asks for static figures and plain-text progress bars."""
+    return env_flag(STATIC_WIDGETS_ENV)
 
 
 def _cuda_available() -> bool:

@@ -53,7 +53,7 @@ from course_lib.checkpoint import (
     set_rng_state,
 )
 from course_lib.metrics import nats_to_bits_per_dim
-from course_lib.runtime import get_device, seed_everything
+from course_lib.runtime import get_device, seed_everything, static_widgets
 
 __all__ = [
     "CheckpointMismatchError",
@@ -68,8 +68,6 @@ __all__ = [
 
 LossFn = Callable[[nn.Module, Any], torch.Tensor]
 """``loss_fn(model, batch) -> (B,)``: per-example negative log-likelihood in nats."""
-
-STATIC_WIDGETS_ENV = "COURSE_STATIC_WIDGETS"
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -404,8 +402,7 @@ def _progress_bar(progress: bool, total: int | None, initial: int, desc: str):
     """A tqdm bar: the notebook widget in Jupyter, plain text when widgets are static (papermill) or outside."""
     if not progress:
         return None
-    static = os.environ.get(STATIC_WIDGETS_ENV, "").strip().lower() in ("1", "true", "yes")
-    if static:
+    if static_widgets():
         from tqdm.std import tqdm as bar_cls
 
         return bar_cls(total=total, initial=initial, desc=desc, mininterval=10.0, dynamic_ncols=True)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
@@ -34,10 +33,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from course_lib.plots import image_grid, new_figure
+from course_lib.runtime import static_widgets
 
-__all__ = ["STATIC_WIDGETS_ENV", "is_interactive", "render_item", "sampling_explorer", "step_viewer"]
+__all__ = ["is_interactive", "render_item", "sampling_explorer", "step_viewer"]
 
-STATIC_WIDGETS_ENV = "COURSE_STATIC_WIDGETS"
 """Environment variable: a true value (1, true, yes, on) makes every explorer static."""
 
 Render = Callable[[Any, Axes], None]
@@ -62,7 +61,7 @@ def _ipywidgets_available() -> bool:
 
 def is_interactive() -> bool:
     """True when explorers should be live widgets: a Jupyter kernel, ipywidgets, and no static override."""
-    if os.environ.get(STATIC_WIDGETS_ENV, "").strip().lower() in ("1", "true", "yes", "on"):
+    if static_widgets():
         return False
     return _kernel_present() and _ipywidgets_available()
 

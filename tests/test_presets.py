@@ -4,12 +4,11 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.presets import PRESETS, PROFILE_NAMES, fit_kwargs, fit_preset, preset, presets_for
+from course_lib.presets import PRESETS, fit_kwargs, fit_preset, preset, presets_for
 from course_lib.runtime import PROFILES
 
 
 def test_every_model_has_every_profile():
-    assert PROFILE_NAMES == PROFILES
     for name, by_profile in PRESETS.items():
         assert tuple(by_profile) == PROFILES, f"{name} has profiles {tuple(by_profile)}"
 

@@ -30,3 +30,12 @@ def test_collect_reads_records_from_executed_notebook(tmp_path):
     path = tmp_path / "nb.ipynb"
     path.write_text(json.dumps(nb))
     assert collect_results(path) == [rec]
+
+
+def test_markdown_table_formats_escapes_and_checks_widths():
+    from course_lib.results import markdown_table
+
+    text = markdown_table(["model", "NLL"], [["MADE | 1 mask", 88.401], ["PixelCNN", None]], floatfmt=".2f")
+    assert text.splitlines() == ["| model | NLL |", "|---|---|", "| MADE \\| 1 mask | 88.40 |", "| PixelCNN |  |"]
+    with pytest.raises(ValueError, match="row 0 has 1 cells for 2 columns"):
+        markdown_table(["a", "b"], [["x"]])

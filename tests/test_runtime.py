@@ -57,3 +57,17 @@ def test_seed_everything_makes_runs_repeatable():
 def test_describe_hardware_names_cores_and_torch():
     text = describe_hardware()
     assert "logical cores" in text and torch.__version__ in text
+
+
+def test_env_flag_reads_yes_and_no_and_names_a_bad_value(monkeypatch):
+    from course_lib.runtime import STATIC_WIDGETS_ENV, env_flag, static_widgets
+
+    for text, expected in [("1", True), ("TRUE", True), (" yes ", True), ("on", True),
+                           ("0", False), ("false", False), ("No", False), ("", False)]:
+        monkeypatch.setenv(STATIC_WIDGETS_ENV, text)
+        assert static_widgets() is expected, text
+    monkeypatch.delenv(STATIC_WIDGETS_ENV)
+    assert static_widgets() is False
+    monkeypatch.setenv(STATIC_WIDGETS_ENV, "maybe")
+    with pytest.raises(ValueError, match="COURSE_STATIC_WIDGETS is 'maybe'"):
+        env_flag(STATIC_WIDGETS_ENV)

@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from course_lib import training
 from course_lib.metrics import nats_to_bits_per_dim
+from course_lib.runtime import STATIC_WIDGETS_ENV
 from course_lib.training import (
     CheckpointMismatchError,
     History,
@@ -312,7 +313,7 @@ def test_fit_with_compile_gives_the_same_run_as_eager():
 
 
 def test_fit_progress_bar_shows_epoch_and_nlls(capsys, monkeypatch):
-    monkeypatch.setenv(training.STATIC_WIDGETS_ENV, "1")
+    monkeypatch.setenv(STATIC_WIDGETS_ENV, "1")
     _fit(_new_model(), _loaders(), epochs=2, progress=True, desc="tiny")
     err = capsys.readouterr().err
     assert "tiny epoch 2/2" in err and "train_nats" in err and "test_nats" in err

@@ -9,7 +9,8 @@ import torch
 from matplotlib.figure import Figure
 
 from course_lib import widgets
-from course_lib.widgets import STATIC_WIDGETS_ENV, is_interactive, sampling_explorer, step_viewer
+from course_lib.runtime import STATIC_WIDGETS_ENV
+from course_lib.widgets import is_interactive, sampling_explorer, step_viewer
 
 PNG = b"\x89PNG"
 
