@@ -10,7 +10,6 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_lib import training
 from course_lib.metrics import nats_to_bits_per_dim
 from course_lib.runtime import STATIC_WIDGETS_ENV
 from course_lib.training import (
@@ -21,6 +20,7 @@ from course_lib.training import (
     evaluate,
     fit,
     load_checkpoint,
+    loop,
 )
 
 D = 6  # dimensions per example
@@ -478,7 +478,7 @@ def test_infinite_loss_is_reported_with_its_sign():
 
 def test_deferred_nan_check_still_names_the_first_bad_step(monkeypatch):
     """The GPU path (checks at log points only), exercised on the CPU."""
-    monkeypatch.setattr(training, "_defer_nonfinite_checks", lambda device: True)
+    monkeypatch.setattr(loop, "_defer_nonfinite_checks", lambda device: True)
     seen = []
     with pytest.raises(NonFiniteLossError, match=r"epoch 2, step 3 of the epoch \(global step 11\)"):
         _fit(_new_model(), _loaders(), loss_fn=_nan_at(11), log_every=5, callback=lambda i: seen.append(i.global_step))
@@ -486,7 +486,7 @@ def test_deferred_nan_check_still_names_the_first_bad_step(monkeypatch):
 
 
 def test_deferred_monitor_keeps_the_first_of_several_bad_values():
-    monitor = training._NonFiniteMonitor(torch.device("cpu"), deferred=True)
+    monitor = loop._NonFiniteMonitor(torch.device("cpu"), deferred=True)
     values = [1.0, 2.0, float("inf"), float("nan"), 3.0]
     for k, v in enumerate(values, start=1):
         monitor.observe(torch.tensor(v), epoch=1 + (k > 2), step=k if k <= 2 else k - 2, global_step=k, quantity="loss")

@@ -1,9 +1,11 @@
 """Checkpoints that let a training run stop anywhere and resume to the same result.
 
-A checkpoint holds the model, the optimizer (and scheduler), the history, the number of
-completed epochs, and every random state that the next epoch will consume: Python's,
-NumPy's, torch's (CPU, CUDA, MPS) and the data loaders' shuffling generators. It is
-written atomically (a temporary file, ``fsync``, then a rename), so a crash never leaves a
+A checkpoint of :func:`course_lib.training.train` holds the task's ``state_dict()`` (its
+parameters and every buffer it carries: persistent chains, a replay buffer, a sampler's
+generator), every optimizer and scheduler by name, the history, the number of completed
+epochs, and every random state that the next epoch will consume: Python's, NumPy's,
+torch's (CPU, CUDA, MPS) and the data loaders' shuffling generators. It is written
+atomically (a temporary file, ``fsync``, then a rename), so a crash never leaves a
 half-written file, and read with ``weights_only=True``.
 """
 
@@ -18,15 +20,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from course_lib.files import atomic_file
 
-CHECKPOINT_FORMAT = "course_lib.training/1"
+CHECKPOINT_FORMAT = "course_lib.training/2"
+"""Version 2: several optimizers and schedulers by name, the general history, the task's hparams."""
 
 
 class CheckpointMismatchError(ValueError):
-    """A checkpoint does not fit the model (or the run) it is being loaded into."""
+    """A checkpoint does not fit the task (model, optimizers, hyperparameters or run) it is being loaded into."""
 
 
 def loader_generators(loader: Any) -> list[torch.Generator]:
@@ -98,11 +100,12 @@ def atomic_save(obj: Any, path: Path) -> None:
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`fit` (tensors on the CPU).
+    """Read a checkpoint written by :func:`~course_lib.training.train` or :func:`~course_lib.training.fit`.
 
-    Keys: ``model`` (state dict), ``optimizer``, ``scheduler``, ``epoch`` (completed
-    epochs), ``history`` (``History.to_dict()`` data), ``rng``, ``loader_generators``,
-    ``model_class``, ``n_dims``.
+    Keys (tensors on the CPU): ``model`` (the task's state dict; for ``fit``, the model's),
+    ``model_class`` (the task's name), ``hparams``, ``epoch`` (completed epochs),
+    ``optimizers`` and ``schedulers`` (state dicts by name), ``history``
+    (``TrainHistory.to_dict()`` data), ``rng``, ``loader_generators``.
     """
     path = Path(path)
     try:
@@ -110,37 +113,67 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     except Exception as exc:  # a truncated or foreign file
         raise CheckpointMismatchError(f"cannot read the checkpoint {path}: {exc}") from exc
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        found = ckpt.get("format") if isinstance(ckpt, dict) else None
         raise CheckpointMismatchError(
-            f"{path} is not a checkpoint written by course_lib.training.fit (format {CHECKPOINT_FORMAT!r})"
+            f"{path} is not a checkpoint written by course_lib.training (format {CHECKPOINT_FORMAT!r}"
+            + (f", found {found!r}: an older version; delete it to train afresh" if found else "")
+            + ")"
         )
     return ckpt
 
 
-def check_model_matches(model: nn.Module, ckpt: dict[str, Any], path: Path) -> None:
-    saved: dict[str, torch.Tensor] = ckpt["model"]
-    current = model.state_dict()
+def check_state_matches(current: dict[str, Any], ckpt: dict[str, Any], path: Path, name: str) -> None:
+    """Refuse a checkpoint whose saved state has other entries or shapes than ``current``, the state of ``name``."""
+    saved: dict[str, Any] = ckpt["model"]
     problems = []
     missing = [k for k in current if k not in saved]
     unexpected = [k for k in saved if k not in current]
     if missing:
-        problems.append(f"parameters missing from the checkpoint: {_few(missing)}")
+        problems.append(f"entries missing from the checkpoint: {_few(missing)}")
     if unexpected:
-        problems.append(f"parameters in the checkpoint that the model lacks: {_few(unexpected)}")
+        problems.append(f"entries in the checkpoint that the model lacks: {_few(unexpected)}")
     shapes = [
         f"{k} has shape {tuple(saved[k].shape)} in the checkpoint but {tuple(v.shape)} in the model"
         for k, v in current.items()
-        if k in saved and tuple(saved[k].shape) != tuple(v.shape)
+        if k in saved and isinstance(v, torch.Tensor) and isinstance(saved[k], torch.Tensor)
+        and tuple(saved[k].shape) != tuple(v.shape)
     ]
     if shapes:
         problems.append("; ".join(shapes[:5]) + (f" (and {len(shapes) - 5} more)" if len(shapes) > 5 else ""))
     if problems:
-        saved_cls, cls = ckpt.get("model_class", "?"), type(model).__name__
-        which = f"a {saved_cls}" + (f", not this {cls}" if saved_cls != cls else " of a different configuration")
+        saved_name = ckpt.get("model_class", "?")
+        which = f"a {saved_name}" + (f", not this {name}" if saved_name != name else " of a different configuration")
         raise CheckpointMismatchError(
             f"the checkpoint {path} was saved from {which}: "
             + "; ".join(problems)
             + ". Use another checkpoint_path for a different model."
         )
+
+
+def check_hparams_match(hparams: dict[str, Any], ckpt: dict[str, Any], path: Path) -> None:
+    """Refuse a checkpoint saved with other hyperparameters (``task.hparams``), naming the first that differs."""
+    saved = ckpt.get("hparams") or {}
+    for key in sorted(set(saved) | set(hparams), key=str):
+        if key not in saved or key not in hparams or saved[key] != hparams[key]:
+            was = f"{key}={saved[key]!r}" if key in saved else f"no {key}"
+            now = f"{key}={hparams[key]!r}" if key in hparams else f"no {key}"
+            raise CheckpointMismatchError(
+                f"the checkpoint {path} was saved with {was}, not {now}; resume with the same hyperparameters "
+                "or use another checkpoint_path"
+            )
+
+
+def check_names_match(kind: str, current: Sequence[str], saved: Sequence[str], path: Path) -> None:
+    """Refuse a checkpoint with another set of optimizers (or schedulers), naming both sets."""
+    if sorted(current) != sorted(saved):
+        raise CheckpointMismatchError(
+            f"the checkpoint {path} holds the {kind} {_names(saved)} but the task has {_names(current)}; "
+            "use another checkpoint_path for a different task"
+        )
+
+
+def _names(names: Sequence[str]) -> str:
+    return ", ".join(repr(n) for n in sorted(names)) if names else "none"
 
 
 def _few(names: Sequence[str], k: int = 5) -> str:

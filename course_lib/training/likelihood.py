@@ -1,4 +1,4 @@
-"""One training loop for every likelihood model of the course.
+"""Maximum likelihood: :func:`fit`, a thin layer on the general loop :func:`~course_lib.training.train`.
 
 Maximum likelihood on data ``x_1..x_N`` minimises the mean negative log-likelihood::
 
@@ -9,8 +9,10 @@ per-example NLL in nats (by default ``model.nll(x)``), and reports the result in
 field's units: nats per example (binarized MNIST papers) and bits per dimension
 (``nats / (D ln 2)``, 8-bit image papers), see :mod:`course_lib.metrics`.
 
-What the loop guarantees
-------------------------
+It wraps the model in a one-optimizer task whose training step logs ``train_nats`` and
+whose evaluation returns ``test_nats``, and hands it to :func:`train`, which brings what
+every run of the course gets:
+
 * The test NLL is measured before the first step (epoch 0) and after every epoch.
 * With ``checkpoint_path`` the whole state is saved after epoch 0 and after every epoch
   (model, optimizer, scheduler, history, the Python/NumPy/torch random states and the
@@ -28,62 +30,24 @@ What the loop guarantees
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
-import time
-import warnings
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import nullcontext
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
 from torch import nn
 
-from course_lib.checkpoint import (
-    CHECKPOINT_FORMAT,
-    CheckpointMismatchError,
-    atomic_save,
-    check_model_matches,
-    get_rng_state,
-    load_checkpoint,
-    loader_generators,
-    set_rng_state,
-)
 from course_lib.metrics import nats_to_bits_per_dim
-from course_lib.runtime import get_device, seed_everything, static_widgets
+from course_lib.runtime import get_device
+from course_lib.training.history import format_seconds
+from course_lib.training.loop import StepContext, StepResult, to_device, train
 
-__all__ = [
-    "CheckpointMismatchError",
-    "History",
-    "NonFiniteLossError",
-    "StepInfo",
-    "default_loss",
-    "evaluate",
-    "fit",
-    "load_checkpoint",
-]
+__all__ = ["History", "StepInfo", "default_loss", "evaluate", "fit"]
 
 LossFn = Callable[[nn.Module, Any], torch.Tensor]
 """``loss_fn(model, batch) -> (B,)``: per-example negative log-likelihood in nats."""
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The training loss (or gradient norm) became NaN or infinite.
-
-    Attributes: ``epoch`` (1-based), ``step`` (1-based within the epoch), ``global_step``
-    (1-based over the whole run), ``value`` (the offending float) and ``quantity``.
-    """
-
-    def __init__(self, message: str, *, epoch: int, step: int, global_step: int, value: float, quantity: str):
-        super().__init__(message)
-        self.epoch = epoch
-        self.step = step
-        self.global_step = global_step
-        self.value = value
-        self.quantity = quantity
 
 
 @dataclass
@@ -192,7 +156,7 @@ class History:
         head = f"{name} ({self.n_params:,} parameters), {self.epochs} epochs, {self.global_step} steps"
         if self.device:
             head += f" on {self.device}"
-        head += f", {_format_seconds(self.train_seconds)} of training"
+        head += f", {format_seconds(self.train_seconds)} of training"
         parts = [head]
         if self.train_nats:
             parts.append(f"train NLL {_nats_bpd(self.train_nats[-1], self.n_dims)}")
@@ -205,16 +169,6 @@ class History:
 
     def __repr__(self) -> str:
         return f"History({self.summary()})"
-
-
-def _format_seconds(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, sec = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{int(minutes)} min {sec:.0f} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{int(hours)} h {int(minutes)} min"
 
 
 def _nats_bpd(nats: float, n_dims: int) -> str:
@@ -247,20 +201,6 @@ def default_loss(model: nn.Module, batch: Any) -> torch.Tensor:
             "or pass loss_fn=lambda model, batch: ..."
         )
     return nll(_batch_x(batch))
-
-
-def _to_device(batch: Any, device: torch.device) -> Any:
-    """Move the tensors of a batch (nested tuples/lists/dicts) to ``device``; pinned memory copies asynchronously."""
-    if isinstance(batch, torch.Tensor):
-        non_blocking = device.type == "cuda" and batch.device.type == "cpu" and batch.is_pinned()
-        return batch.to(device, non_blocking=non_blocking)
-    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
-        return type(batch)(*(_to_device(b, device) for b in batch))
-    if isinstance(batch, (tuple, list)):
-        return type(batch)(_to_device(b, device) for b in batch)
-    if isinstance(batch, dict):
-        return {k: _to_device(v, device) for k, v in batch.items()}
-    return batch
 
 
 def _batch_size(per_example: torch.Tensor) -> int:
@@ -325,7 +265,7 @@ def evaluate(
         for i, batch in enumerate(loader):
             if max_batches is not None and i >= max_batches:
                 break
-            per_example = _check_per_example(loss_fn(model, _to_device(batch, dev)))
+            per_example = _check_per_example(loss_fn(model, to_device(batch, dev)))
             sums.append(_at_least_float32(per_example.detach()).sum())
             count += _batch_size(per_example)
     finally:
@@ -336,82 +276,7 @@ def evaluate(
     return total / count
 
 
-# ----------------------------------------------------------------------------- non-finite losses
-
-
-class _NonFiniteMonitor:
-    """Detects the first non-finite loss and names its step.
-
-    Immediate mode (the CPU) checks every value as it comes. Deferred mode (GPUs)
-    records the global step and the value of the first non-finite one on the device,
-    without waiting for the GPU, and :meth:`check` raises at log points.
-    """
-
-    QUANTITIES = ("loss", "gradient norm")
-
-    def __init__(self, device: torch.device, deferred: bool):
-        self.deferred = deferred
-        self._epoch_starts: list[tuple[int, int]] = []  # (epoch, global step of its first step)
-        if deferred:
-            # 2 * global_step + index of the quantity, -1 while everything was finite
-            self._first = torch.full((), -1, dtype=torch.long, device=device)
-            self._value = torch.zeros((), dtype=torch.float32, device=device)
-
-    def observe(self, value: torch.Tensor, *, epoch: int, step: int, global_step: int, quantity: str) -> None:
-        if not self.deferred:
-            v = float(value.detach())
-            if not math.isfinite(v):
-                raise _non_finite_error(quantity, v, epoch, step, global_step)
-            return
-        if not self._epoch_starts or self._epoch_starts[-1][0] != epoch:
-            self._epoch_starts.append((epoch, global_step - step + 1))
-        code = 2 * global_step + self.QUANTITIES.index(quantity)
-        new = (~torch.isfinite(value.detach())) & (self._first < 0)  # () bool, stays on the device
-        self._first = torch.where(new, code, self._first)
-        self._value = torch.where(new, value.detach().float(), self._value)
-
-    def check(self) -> None:
-        if not self.deferred:
-            return
-        first = int(self._first)  # waits for the device
-        if first >= 0:
-            global_step, index = divmod(first, 2)
-            epoch, start = max((e, s) for e, s in self._epoch_starts if s <= global_step)
-            step = global_step - start + 1
-            raise _non_finite_error(self.QUANTITIES[index], float(self._value), epoch, step, global_step)
-
-
-def _non_finite_error(quantity: str, value: float, epoch: int, step: int, global_step: int) -> NonFiniteLossError:
-    msg = (
-        f"non-finite training {quantity} {value} at epoch {epoch}, step {step} of the epoch "
-        f"(global step {global_step}); lower the learning rate, clip gradients (grad_clip=...), "
-        "or check the model's nll for log(0)"
-    )
-    return NonFiniteLossError(msg, epoch=epoch, step=step, global_step=global_step, value=value, quantity=quantity)
-
-
-def _defer_nonfinite_checks(device: torch.device) -> bool:
-    """Whether to check losses at log points only (accelerators) rather than every step (CPU)."""
-    return device.type != "cpu"
-
-
-# ----------------------------------------------------------------------------- progress
-
-
-def _progress_bar(progress: bool, total: int | None, initial: int, desc: str):
-    """A tqdm bar: the notebook widget in Jupyter, plain text when widgets are static (papermill) or outside."""
-    if not progress:
-        return None
-    if static_widgets():
-        from tqdm.std import tqdm as bar_cls
-
-        return bar_cls(total=total, initial=initial, desc=desc, mininterval=10.0, dynamic_ncols=True)
-    from tqdm.auto import tqdm as bar_cls
-
-    return bar_cls(total=total, initial=initial, desc=desc, dynamic_ncols=True)
-
-
-# ----------------------------------------------------------------------------- the loop
+# ----------------------------------------------------------------------------- fit
 
 
 def fit(
@@ -465,7 +330,8 @@ def fit(
         scheduler_interval: step the scheduler after every ``"epoch"`` or every optimizer ``"step"``
             (``ReduceLROnPlateau`` is stepped per epoch with the test NLL, else the train NLL).
         log_every: steps between progress updates (and, on GPUs, between checks for NaN/inf).
-        compile: ``torch.compile`` the loss computation; a dict is passed to ``torch.compile``.
+        compile: ``torch.compile`` the loss computation (the update runs eagerly); a dict is passed to
+            ``torch.compile``.
         callback: called with a :class:`StepInfo` after every optimizer step.
 
     Resuming: the shuffling of a loader without a ``generator`` comes from torch's global
@@ -477,192 +343,111 @@ def fit(
             GPUs it is found at the next log point. The checkpoint always holds the last good epoch.
         CheckpointMismatchError: ``checkpoint_path`` holds a different model (the mismatch is named).
     """
-    _validate_fit_args(epochs, n_dims, lr, grad_clip, max_steps_per_epoch, log_every, scheduler_interval)
-    loss_fn = default_loss if loss_fn is None else loss_fn
-    dev = get_device(device)
-    path = Path(checkpoint_path) if checkpoint_path is not None else None
-    model.to(dev)
-    opt = _make_optimizer(model, optimizer, lr)
-    sched = _make_scheduler(scheduler, opt)
-    use_amp = _resolve_amp(amp, dev)
-    step_loss_fn = _maybe_compile(loss_fn, compile)
-    generators = loader_generators(train_loader) + loader_generators(test_loader)
-    history = History(
+    _validate_fit_args(epochs, n_dims, lr, grad_clip, scheduler_interval)
+    task = _LikelihoodTask(
+        model,
+        default_loss if loss_fn is None else loss_fn,
         n_dims=n_dims,
-        n_params=sum(p.numel() for p in model.parameters()),
+        lr=lr,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        scheduler_interval=scheduler_interval,
+        monitor="test_nats" if test_loader is not None else "train_nats",
+    )
+    n_params = sum(p.numel() for p in model.parameters())
+
+    def on_step(result: StepResult) -> None:
+        callback(StepInfo(result.epoch, result.step, result.global_step, loss=result.logged["train_nats"]))
+
+    general = train(
+        task,
+        train_loader,
+        test_loader,
+        epochs=epochs,
+        device=device,
+        checkpoint_path=checkpoint_path,
+        seed=seed,
+        progress=progress,
+        desc=desc,
+        max_steps_per_epoch=max_steps_per_epoch,
+        amp=amp,
+        compile=compile,
+        log_every=log_every,
+        grad_clip=grad_clip,
+        callback=None if callback is None else on_step,
+    )
+    return History(
+        n_dims=n_dims,
+        n_params=n_params,
         model_name=type(model).__name__,
-        device=str(dev),
+        device=general.device,
+        train_nats=list(general.epoch_means.get("train_nats", [])),
+        test_nats=list(general.eval_values.get("test_nats", [])),
+        step_losses=list(general.step_values.get("train_nats", [])),
+        step_sizes=list(general.step_sizes),
+        steps_per_epoch=list(general.steps_per_epoch),
+        epoch_seconds=list(general.epoch_seconds),
+        eval_seconds=list(general.eval_seconds),
     )
 
-    start_epoch = 0
-    resumed = path is not None and path.exists()
-    if resumed:
-        ckpt = load_checkpoint(path)
-        check_model_matches(model, ckpt, path)
-        if ckpt.get("n_dims") != n_dims:
-            raise CheckpointMismatchError(
-                f"the checkpoint {path} was saved with n_dims={ckpt.get('n_dims')}, not n_dims={n_dims}"
-            )
-        start_epoch = int(ckpt["epoch"])
-        if start_epoch > epochs:
-            raise CheckpointMismatchError(
-                f"the checkpoint {path} holds {start_epoch} completed epochs, more than epochs={epochs}; "
-                f"ask for epochs >= {start_epoch} or use another checkpoint_path"
-            )
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        if sched is not None and ckpt.get("scheduler") is not None:
-            sched.load_state_dict(ckpt["scheduler"])
-        history = History.from_dict(ckpt["history"])
-        history.device = str(dev)
-        if bool(history.test_nats) != (test_loader is not None):
-            raise CheckpointMismatchError(
-                f"the checkpoint {path} was written by a run "
-                + ("with" if history.test_nats else "without")
-                + " a test loader; resume with the same loaders"
-            )
-        set_rng_state(ckpt["rng"], dev)
-        saved_gens = ckpt.get("loader_generators") or []
-        if len(saved_gens) == len(generators):
-            for gen, gen_state in zip(generators, saved_gens, strict=True):
-                gen.set_state(gen_state)
-        else:
-            warnings.warn(
-                f"the checkpoint holds {len(saved_gens)} loader generator states but the loaders have "
-                f"{len(generators)}: shuffling is not restored, so the resumed run may differ",
-                stacklevel=2,
-            )
-    elif seed is not None:
-        seed_everything(seed)
-        for gen in generators:
-            gen.manual_seed(seed)
 
-    saved_epoch = start_epoch if resumed else None
+class _LikelihoodTask:
+    """The task that :func:`fit` trains: one optimizer minimising the mean NLL of ``loss_fn(model, batch)``.
 
-    def save(epoch: int) -> None:
-        nonlocal saved_epoch
-        if path is None:
-            return
-        state = {
-            "format": CHECKPOINT_FORMAT,
-            "model_class": type(model).__name__,
-            "n_dims": n_dims,
-            "epoch": epoch,
-            "model": model.state_dict(),
-            "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict() if sched is not None else None,
-            "history": history.to_dict(),
-            "rng": get_rng_state(dev),
-            "loader_generators": [g.get_state() for g in generators],
-        }
-        atomic_save(state, path)
-        saved_epoch = epoch
+    Not a module of its own: its state is the model's, so that a checkpoint's ``model`` entry
+    is ``model.state_dict()`` and the model's class names the checkpoint.
+    """
 
-    def measure_test() -> float:
-        t0 = time.perf_counter()
-        value = evaluate(model, test_loader, loss_fn=loss_fn)
-        history.eval_seconds.append(time.perf_counter() - t0)
-        history.test_nats.append(value)
-        return value
+    def __init__(self, model, loss_fn, *, n_dims, lr, optimizer, scheduler, scheduler_interval, monitor):
+        self.model = model
+        self.loss_fn = loss_fn
+        self.name = type(model).__name__
+        self.hparams = {"n_dims": n_dims}
+        self._lr, self._optimizer, self._scheduler = lr, optimizer, scheduler
+        self._schedule = {"interval": scheduler_interval, "monitor": monitor}
 
-    if not resumed:
-        if test_loader is not None:
-            measure_test()
-        save(0)
+    # the parts of an nn.Module that the loop uses, delegated to the model
+    @property
+    def training(self) -> bool:
+        return self.model.training
 
-    steps_per_epoch = _steps_per_epoch(train_loader, max_steps_per_epoch)
-    bar = _progress_bar(
-        progress,
-        total=None if steps_per_epoch is None else steps_per_epoch * epochs,
-        initial=sum(history.steps_per_epoch),
-        desc=desc or type(model).__name__,
-    )
-    monitor = _NonFiniteMonitor(dev, deferred=_defer_nonfinite_checks(dev))
-    autocast = (lambda: torch.autocast(device_type=dev.type, dtype=torch.bfloat16)) if use_amp else nullcontext
-    params = [p for p in model.parameters() if p.requires_grad]
-    global_step = history.global_step
-    epoch = start_epoch
+    def train(self, mode: bool = True) -> _LikelihoodTask:
+        self.model.train(mode)
+        return self
 
-    def postfix(running: float | None) -> None:
-        if bar is None:
-            return
-        info = {}
-        if running is not None:
-            info["train_nats"] = f"{running:.3f}"
-        if history.test_nats:
-            info["test_nats"] = f"{history.test_nats[-1]:.3f}"
-        bar.set_postfix(info, refresh=False)
+    def to(self, device: torch.device) -> _LikelihoodTask:
+        self.model.to(device)
+        return self
 
-    try:
-        if bar is not None:
-            postfix(history.train_nats[-1] if history.train_nats else None)
-        for epoch in range(start_epoch + 1, epochs + 1):
-            if bar is not None:
-                bar.set_description(f"{desc or type(model).__name__} epoch {epoch}/{epochs}", refresh=False)
-            model.train()
-            pending: list[torch.Tensor] = []  # per-step mean losses not yet read from the device
-            epoch_losses: list[float] = []
-            epoch_sizes: list[int] = []
-            t0 = time.perf_counter()
-            step = 0
-            for batch in itertools.islice(train_loader, max_steps_per_epoch):  # None: the whole loader
-                step += 1
-                global_step += 1
-                batch = _to_device(batch, dev)
-                with autocast():
-                    per_example = _check_per_example(step_loss_fn(model, batch))
-                loss = _at_least_float32(per_example).mean()  # () mean NLL, nats per example
-                monitor.observe(loss, epoch=epoch, step=step, global_step=global_step, quantity="loss")
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if grad_clip is not None:
-                    norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)
-                    monitor.observe(norm, epoch=epoch, step=step, global_step=global_step, quantity="gradient norm")
-                opt.step()
-                if sched is not None and scheduler_interval == "step":
-                    sched.step()
-                pending.append(loss.detach())
-                epoch_sizes.append(_batch_size(per_example))
-                if callback is not None:
-                    callback(StepInfo(epoch=epoch, step=step, global_step=global_step, loss=loss.detach()))
-                if step % log_every == 0:
-                    monitor.check()
-                    epoch_losses.extend(_read(pending))
-                    pending = []
-                    if bar is not None:
-                        postfix(_weighted_mean(epoch_losses, epoch_sizes))
-                if bar is not None:
-                    bar.update(1)
-            monitor.check()
-            epoch_losses.extend(_read(pending))  # waits for the device: the epoch's time is complete
-            seconds = time.perf_counter() - t0
-            if step == 0:
-                raise ValueError(f"the training loader yielded no batches in epoch {epoch}")
-            history.step_losses.extend(epoch_losses)
-            history.step_sizes.extend(epoch_sizes)
-            history.steps_per_epoch.append(step)
-            history.epoch_seconds.append(seconds)
-            history.train_nats.append(_weighted_mean(epoch_losses, epoch_sizes))
-            if test_loader is not None:
-                measure_test()
-            if sched is not None and scheduler_interval == "epoch":
-                _step_epoch_scheduler(sched, history)
-            save(epoch)
-            postfix(history.train_nats[-1])
-    except BaseException as exc:
-        if saved_epoch is not None:
-            exc.add_note(
-                f"training stopped in epoch {epoch}; the checkpoint {path} holds epoch {saved_epoch}: call fit "
-                "again with the same arguments to resume from there"
-            )
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
-    return history
+    def parameters(self) -> Iterable[nn.Parameter]:
+        return self.model.parameters()
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.model.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state)
+
+    def configure_optimizers(self) -> Any:
+        opt = _make_optimizer(self.model, self._optimizer, self._lr)  # after the loop moved the model
+        sched = _make_scheduler(self._scheduler, opt)
+        if sched is None:
+            return opt
+        return opt, {"scheduler": sched, **self._schedule}
+
+    def training_step(self, batch: Any, ctx: StepContext) -> dict[str, torch.Tensor]:
+        with ctx.autocast():
+            per_example = _check_per_example(self.loss_fn(self.model, batch))
+        loss = _at_least_float32(per_example).mean()  # () mean NLL, nats per example
+        ctx.batch_size = _batch_size(per_example)
+        ctx.optimize(loss)
+        return {"train_nats": loss.detach()}
+
+    def evaluate(self, loader: Iterable[Any]) -> dict[str, float]:
+        return {"test_nats": evaluate(self.model, loader, loss_fn=self.loss_fn)}
 
 
-def _validate_fit_args(epochs, n_dims, lr, grad_clip, max_steps_per_epoch, log_every, scheduler_interval) -> None:
+def _validate_fit_args(epochs, n_dims, lr, grad_clip, scheduler_interval) -> None:
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative int, got {epochs!r}")
     if not isinstance(n_dims, int) or isinstance(n_dims, bool) or n_dims <= 0:
@@ -671,10 +456,6 @@ def _validate_fit_args(epochs, n_dims, lr, grad_clip, max_steps_per_epoch, log_e
         raise ValueError(f"lr must be a positive number, got {lr!r}")
     if grad_clip is not None and not grad_clip > 0:
         raise ValueError(f"grad_clip must be positive or None, got {grad_clip!r}")
-    if max_steps_per_epoch is not None and (not isinstance(max_steps_per_epoch, int) or max_steps_per_epoch <= 0):
-        raise ValueError(f"max_steps_per_epoch must be a positive int or None, got {max_steps_per_epoch!r}")
-    if not isinstance(log_every, int) or log_every <= 0:
-        raise ValueError(f"log_every must be a positive int, got {log_every!r}")
     if scheduler_interval not in ("step", "epoch"):
         raise ValueError(f"scheduler_interval must be 'step' or 'epoch', got {scheduler_interval!r}")
 
@@ -713,43 +494,3 @@ def _make_scheduler(scheduler: Any, opt: torch.optim.Optimizer) -> Any:
     if callable(scheduler):
         return scheduler(opt)
     raise TypeError(f"scheduler must be an LR scheduler, a factory optimizer -> scheduler or None, got {scheduler!r}")
-
-
-def _step_epoch_scheduler(sched: Any, history: History) -> None:
-    if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
-        sched.step(history.test_nats[-1] if history.test_nats else history.train_nats[-1])
-    else:
-        sched.step()
-
-
-def _resolve_amp(amp: bool | None, device: torch.device) -> bool:
-    if amp is None:
-        return device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)
-    return bool(amp)
-
-
-def _maybe_compile(loss_fn: LossFn, compile: bool | dict[str, Any]) -> LossFn:
-    if not compile:
-        return loss_fn
-    options = compile if isinstance(compile, dict) else {}
-    return torch.compile(loss_fn, **options)
-
-
-def _steps_per_epoch(loader: Any, max_steps: int | None) -> int | None:
-    try:
-        n = len(loader)
-    except TypeError:
-        return max_steps
-    return n if max_steps is None else min(n, max_steps)
-
-
-def _read(pending: list[torch.Tensor]) -> list[float]:
-    """Per-step losses from the device as floats (one transfer for many steps)."""
-    if not pending:
-        return []
-    return torch.stack(pending).cpu().tolist()
-
-
-def _weighted_mean(values: Sequence[float], sizes: Sequence[int]) -> float:
-    n = sum(sizes[: len(values)])
-    return math.fsum(v * s for v, s in zip(values, sizes, strict=False)) / n

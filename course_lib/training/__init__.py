@@ -1,0 +1,35 @@
+"""Training: one loop for every model of the course, likelihood or not.
+
+Where things live:
+
+* :mod:`~course_lib.training.loop`: :func:`train`, the general loop. A *task* says what one
+  training step computes (``configure_optimizers``, ``training_step(batch, ctx)``, optionally
+  ``evaluate(loader)``); the loop brings epochs, devices, bf16, the progress bar, evaluation,
+  checkpoints with exact resume and NaN/inf errors. Read it first.
+* :mod:`~course_lib.training.likelihood`: :func:`fit`, maximum likelihood on top of
+  :func:`train`, with a :class:`History` in nats and bits per dimension; :func:`evaluate`,
+  the test NLL.
+* :mod:`~course_lib.training.history`: :class:`TrainHistory`, what :func:`train` measured.
+* :mod:`~course_lib.training.checkpoint`: saving and restoring a run, random states included.
+"""
+
+from course_lib.training.checkpoint import CheckpointMismatchError, load_checkpoint
+from course_lib.training.history import TrainHistory
+from course_lib.training.likelihood import History, StepInfo, default_loss, evaluate, fit
+from course_lib.training.loop import NonFiniteLossError, StepContext, StepResult, to_device, train
+
+__all__ = [
+    "CheckpointMismatchError",
+    "History",
+    "NonFiniteLossError",
+    "StepContext",
+    "StepInfo",
+    "StepResult",
+    "TrainHistory",
+    "default_loss",
+    "evaluate",
+    "fit",
+    "load_checkpoint",
+    "to_device",
+    "train",
+]
