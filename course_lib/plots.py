@@ -181,65 +181,134 @@ def image_grid(
 
 
 def _as_history(h: Any) -> Any:
+    """A likelihood ``History`` or a general ``TrainHistory``, from itself or its ``to_dict()``."""
     if isinstance(h, Mapping):
-        from course_lib.training import History
+        from course_lib.training import History, TrainHistory
 
-        return History.from_dict(dict(h))
-    if not hasattr(h, "train_nats") or not hasattr(h, "test_nats"):
-        raise TypeError(f"expected a training History (or its to_dict()), got {type(h).__name__}")
-    return h
+        return TrainHistory.from_dict(h) if "step_values" in h else History.from_dict(dict(h))
+    if hasattr(h, "step_values") and hasattr(h, "epoch_means") and hasattr(h, "eval_values"):
+        return h
+    if hasattr(h, "train_nats") and hasattr(h, "test_nats"):
+        return h
+    raise TypeError(f"expected a training History or TrainHistory (or its to_dict()), got {type(h).__name__}")
 
 
 def plot_training_curves(
     histories: Any,
-    unit: str = "nats",
+    unit: str | None = None,
     *,
     labels: Sequence[str] | None = None,
     ax: Axes | None = None,
     title: str | None = None,
     ylim: str | tuple[float, float] | None = "auto",
+    quantities: Sequence[str] | None = None,
 ) -> Figure:
-    """Training and test NLL against epochs for one History or a list of them.
+    """Training curves of one run or a list of runs, against epochs.
 
-    Per run, in one colour: the loss of every step (faint), the mean training NLL of
-    each epoch (solid, at the middle of the epoch it averages over) and the test NLL
-    (dashed, from epoch 0, before training). ``unit``: ``"nats"`` (per example) or
-    ``"bpd"`` (bits per dimension). ``ylim="auto"`` zooms on the learned part, leaving
-    the first steps' large losses out of view; ``None`` lets matplotlib choose.
+    Per run, in one colour: the value of every step (faint), the mean over each epoch
+    (solid, at the middle of the epoch it averages over) and the evaluation (dashed, from
+    epoch 0, before training).
+
+    * A likelihood :class:`~course_lib.training.History` (from ``fit``) gives one panel: the
+      training and test NLL in ``unit`` ``"nats"`` (per example, the default) or ``"bpd"``
+      (bits per dimension).
+    * A :class:`~course_lib.training.TrainHistory` (from ``train``) gives one panel per
+      quantity, logged or evaluated, in the task's own units; a quantity that is both logged
+      and evaluated shares its panel. ``quantities`` chooses and orders the panels.
+
+    ``ylim="auto"`` zooms on the learned part, leaving the first steps' large values out of
+    view; ``None`` lets matplotlib choose. ``ax`` draws a single panel into given axes.
     """
-    if unit not in ("nats", "bpd"):
-        raise ValueError(f"unit must be 'nats' or 'bpd', got {unit!r}")
     runs = [histories] if not isinstance(histories, (list, tuple)) else list(histories)
     if not runs:
         raise ValueError("plot_training_curves needs at least one History")
     runs = [_as_history(h) for h in runs]
     if labels is not None and len(labels) != len(runs):
         raise ValueError(f"got {len(labels)} labels for {len(runs)} histories")
+    general = [hasattr(h, "step_values") for h in runs]
+    if any(general) and not all(general):
+        raise TypeError("plot_training_curves got both likelihood Histories (from fit) and TrainHistories; plot apart")
+    if all(general):
+        if unit is not None:
+            raise ValueError(
+                f"unit={unit!r} converts likelihood Histories (from fit); a TrainHistory's quantities keep their units"
+            )
+        return _plot_general_curves(runs, labels, ax, title, ylim, quantities)
+    if quantities is not None:
+        raise ValueError("quantities chooses the panels of a TrainHistory; a likelihood History has one panel")
+    unit = "nats" if unit is None else unit
+    if unit not in ("nats", "bpd"):
+        raise ValueError(f"unit must be 'nats' or 'bpd', got {unit!r}")
     fig, ax = _figure_and_axes(ax, (6.0, 3.8))
     focus: list[float] = []
     for k, h in enumerate(runs):
         label = labels[k] if labels is not None else (h.model_name or f"run {k + 1}")
         factor = 1.0 if unit == "nats" else 1.0 / (h.n_dims * math.log(2.0))
-        color = f"C{k % 10}"
         steps = np.asarray(h.step_losses, dtype=float) * factor
-        x_steps = _step_positions(h.steps_per_epoch, len(steps))
-        ax.plot(x_steps, steps, color=color, alpha=0.25, linewidth=0.8)
         train = np.asarray(h.train_nats, dtype=float) * factor
-        ax.plot(
-            np.arange(1, len(train) + 1) - 0.5, train, color=color, marker="o", markersize=3, label=f"{label} train"
-        )
         test = np.asarray(h.test_nats, dtype=float) * factor
-        ax.plot(
-            np.arange(len(test)), test, color=color, linestyle="--", marker="s", markersize=3, label=f"{label} test"
-        )
-        focus += list(train) + list(test[1:] if len(train) else test)
-        focus += list(steps[len(steps) // 5 :])
-    ax.set_xlabel("epoch")
+        x_steps = _step_positions(h.steps_per_epoch, len(steps))
+        focus += _draw_run(ax, f"C{k % 10}", x_steps, steps, train, test, f"{label} train", f"{label} test")
     ax.set_ylabel("NLL (nats per example)" if unit == "nats" else "NLL (bits per dimension)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    _finish_panel(ax, focus, ylim)
     if title:
         ax.set_title(title)
+    return fig
+
+
+def _plot_general_curves(runs, labels, ax, title, ylim, quantities) -> Figure:
+    """One panel per quantity of TrainHistories: its steps, epoch means and evaluations."""
+    available = list(dict.fromkeys(q for h in runs for q in h.quantities))
+    panels = available if quantities is None else list(quantities)
+    unknown = [q for q in panels if q not in available]
+    if unknown:
+        raise ValueError(f"no quantity named {unknown[0]!r} in the histories; they hold {available}")
+    if not panels:
+        raise ValueError("the histories hold no logged or evaluated quantity to plot")
+    if ax is not None and len(panels) != 1:
+        raise ValueError(f"ax draws one panel, but there are {len(panels)}: {panels}; pass quantities=[one of them]")
+    if ax is not None:
+        fig, axes = ax.get_figure(root=True), [ax]
+    else:
+        ncols = min(3, len(panels))
+        nrows = math.ceil(len(panels) / ncols)
+        fig = new_figure((4.4 * ncols, 3.2 * nrows))
+        axes = list(fig.subplots(nrows, ncols, squeeze=False).ravel())
+        for extra in axes[len(panels) :]:
+            extra.remove()
+    for q, panel in zip(panels, axes, strict=False):
+        focus: list[float] = []
+        for k, h in enumerate(runs):
+            label = labels[k] if labels is not None else (h.task_name or f"run {k + 1}")
+            steps = np.asarray(h.step_values.get(q, []), dtype=float)
+            numbers = np.asarray(h.step_numbers.get(q, []), dtype=int)  # global steps, 1-based
+            x_steps = _step_positions(h.steps_per_epoch, h.global_step)[numbers - 1]
+            means = np.asarray(h.epoch_means.get(q, []), dtype=float)
+            evals = np.asarray(h.eval_values.get(q, []), dtype=float)
+            focus += _draw_run(panel, f"C{k % 10}", x_steps, steps, means, evals, f"{label} train", f"{label} eval")
+        panel.set_title(q)
+        _finish_panel(panel, focus, ylim)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _draw_run(ax: Axes, color: str, x_steps, steps, train, test, train_label: str, test_label: str) -> list[float]:
+    """A run's step values (faint), epoch means (solid) and evaluations (dashed); the values to zoom on."""
+    if len(steps):
+        ax.plot(x_steps, steps, color=color, alpha=0.25, linewidth=0.8)
+    if len(train):
+        ax.plot(np.arange(1, len(train) + 1) - 0.5, train, color=color, marker="o", markersize=3, label=train_label)
+    if len(test):
+        ax.plot(np.arange(len(test)), test, color=color, linestyle="--", marker="s", markersize=3, label=test_label)
+    return list(train) + list(test[1:] if len(train) else test) + list(steps[len(steps) // 5 :])
+
+
+def _finish_panel(ax: Axes, focus: list[float], ylim: str | tuple[float, float] | None) -> None:
+    ax.set_xlabel("epoch")
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small")
     finite = np.asarray([v for v in focus if math.isfinite(v)])
     if isinstance(ylim, tuple):
         ax.set_ylim(*ylim)
@@ -247,7 +316,6 @@ def plot_training_curves(
         lo, hi = float(finite.min()), float(np.percentile(finite, 99))
         margin = 0.1 * (hi - lo) if hi > lo else 0.05 * abs(hi) + 1e-6
         ax.set_ylim(lo - margin, hi + margin)
-    return fig
 
 
 def _step_positions(steps_per_epoch: Sequence[int], n_steps: int) -> np.ndarray:

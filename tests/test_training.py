@@ -22,6 +22,7 @@ from course_lib.training import (
     load_checkpoint,
     loop,
 )
+from course_lib.training.nonfinite import NonFiniteMonitor
 
 D = 6  # dimensions per example
 
@@ -486,7 +487,7 @@ def test_deferred_nan_check_still_names_the_first_bad_step(monkeypatch):
 
 
 def test_deferred_monitor_keeps_the_first_of_several_bad_values():
-    monitor = loop._NonFiniteMonitor(torch.device("cpu"), deferred=True)
+    monitor = NonFiniteMonitor(deferred=True)
     values = [1.0, 2.0, float("inf"), float("nan"), 3.0]
     for k, v in enumerate(values, start=1):
         monitor.observe(torch.tensor(v), epoch=1 + (k > 2), step=k if k <= 2 else k - 2, global_step=k, quantity="loss")

@@ -76,7 +76,6 @@ What the loop guarantees
 from __future__ import annotations
 
 import itertools
-import math
 import os
 import time
 import warnings
@@ -102,39 +101,22 @@ from course_lib.training.checkpoint import (
     set_rng_state,
 )
 from course_lib.training.history import TrainHistory, weighted_mean
+from course_lib.training.nonfinite import NonFiniteLossError, NonFiniteMonitor, to_host
+from course_lib.training.tasks import (
+    Scheduled,
+    check_logged,
+    configure_optimizers,
+    count_parameters,
+    evaluate_task,
+    grad_clip_by_optimizer,
+    quoted,
+    set_training,
+    step_epoch_scheduler,
+    task_method,
+    task_name,
+)
 
 __all__ = ["NonFiniteLossError", "StepContext", "StepResult", "to_device", "train"]
-
-INTERVALS = ("step", "epoch")
-
-
-class NonFiniteLossError(FloatingPointError):
-    """A training loss, gradient norm or logged quantity became NaN or infinite.
-
-    Attributes: ``quantity`` (``"loss"``, ``"gradient norm"`` or the logged quantity's name),
-    ``optimizer`` (the optimizer's name when the task has several, else None), ``epoch``
-    (1-based), ``step`` (1-based within the epoch), ``global_step`` (1-based over the run)
-    and ``value`` (the offending float).
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        epoch: int,
-        step: int,
-        global_step: int,
-        value: float,
-        quantity: str,
-        optimizer: str | None = None,
-    ):
-        super().__init__(message)
-        self.epoch = epoch
-        self.step = step
-        self.global_step = global_step
-        self.value = value
-        self.quantity = quantity
-        self.optimizer = optimizer
 
 
 @dataclass
@@ -151,13 +133,6 @@ class StepResult:
     logged: dict[str, torch.Tensor]
 
 
-@dataclass
-class _Scheduled:
-    scheduler: Any
-    interval: str  # "step" or "epoch"
-    monitor: str | None  # the quantity a ReduceLROnPlateau is stepped with
-
-
 class StepContext:
     """The ``ctx`` of ``training_step(batch, ctx)``: where the step is, and how to optimise.
 
@@ -171,7 +146,7 @@ class StepContext:
         self.device: torch.device = device
         self.epoch = self.step = self.global_step = 0
         self.batch_size: int | None = None
-        self._schedulers: dict[str, _Scheduled] = schedulers
+        self._schedulers: dict[str, Scheduled] = schedulers
         self._grad_clip: dict[str, float] = grad_clip
         self._amp = amp
         self._monitor = monitor
@@ -228,10 +203,10 @@ class StepContext:
             if len(self.optimizers) == 1:
                 return next(iter(self.optimizers))
             raise ValueError(
-                f"the task has the optimizers {_quoted(self.optimizers)}: name one, ctx.optimize(loss, name)"
+                f"the task has the optimizers {quoted(self.optimizers)}: name one, ctx.optimize(loss, name)"
             )
         if name not in self.optimizers:
-            raise KeyError(f"no optimizer named {name!r}; configure_optimizers returned {_quoted(self.optimizers)}")
+            raise ValueError(f"no optimizer named {name!r}; configure_optimizers returned {quoted(self.optimizers)}")
         return name
 
 
@@ -292,16 +267,16 @@ def train(
     name = task_name(task)
     if callable(getattr(task, "to", None)):
         task.to(dev)  # before the optimizers are built on its parameters
-    optimizers, schedulers = _configure_optimizers(task, name)
-    clip = _grad_clip_by_optimizer(grad_clip, optimizers)
-    training_step = _method(task, "training_step", name, "(batch, ctx) -> {name: 0-dim tensor} of logged values")
+    optimizers, schedulers = configure_optimizers(task, name)
+    clip = grad_clip_by_optimizer(grad_clip, optimizers)
+    training_step = task_method(task, "training_step", name, "(batch, ctx) -> {name: 0-dim tensor} of logged values")
     if eval_loader is not None:
-        _method(task, "evaluate", name, "(loader) -> {name: float}, as eval_loader was given")
+        task_method(task, "evaluate", name, "(loader) -> {name: float}, as eval_loader was given")
     step_fn = _maybe_compile(training_step, compile)
     generators = loader_generators(train_loader) + loader_generators(eval_loader)
     hparams = dict(getattr(task, "hparams", None) or {})
     path = Path(checkpoint_path) if checkpoint_path is not None else None
-    history = TrainHistory(task_name=name, n_params=_count_parameters(task, optimizers), device=str(dev))
+    history = TrainHistory(task_name=name, n_params=count_parameters(task, optimizers), device=str(dev))
 
     def save(epoch: int) -> None:
         nonlocal saved_epoch
@@ -323,7 +298,7 @@ def train(
         saved_epoch = epoch
 
     def run_evaluation() -> None:
-        values, seconds = _evaluate(task, eval_loader, name)
+        values, seconds = evaluate_task(task, eval_loader, name)
         history.record_eval(values, seconds)
 
     saved_epoch: int | None = None
@@ -354,7 +329,7 @@ def train(
         initial=sum(history.steps_per_epoch),
         desc=label,
     )
-    monitor = _NonFiniteMonitor(dev)
+    monitor = NonFiniteMonitor(deferred=_defer_nonfinite_checks(dev))
     ctx = StepContext(optimizers, schedulers, clip, dev, _resolve_amp(amp, dev), monitor)
     if compile:  # the training step's forward pass is compiled; the update runs eagerly, as written
         ctx.optimize = torch.compiler.disable(ctx.optimize)
@@ -365,7 +340,7 @@ def train(
         for epoch in range(start_epoch + 1, epochs + 1):
             if bar is not None:
                 bar.set_description(f"{label} epoch {epoch}/{epochs}", refresh=False)
-            _set_training(task, True)
+            set_training(task, True)
             sizes: list[int] = []  # per step: examples in the batch
             pending: list[tuple[int, str, torch.Tensor]] = []  # (global step, name, value) still on the device
             values: dict[str, list[tuple[int, float]]] = {}  # (global step, value) read from the device
@@ -377,7 +352,7 @@ def train(
                 ctx.epoch, ctx.step, ctx.global_step = epoch, step, global_step
                 batch = to_device(batch, dev)
                 ctx.batch_size = _leading_size(batch)
-                logged = _check_logged(step_fn(batch, ctx), name)
+                logged = check_logged(step_fn(batch, ctx), name)
                 sizes.append(_batch_size(ctx, batch))
                 for q, value in logged.items():
                     monitor.observe(value, epoch=epoch, step=step, global_step=global_step, quantity=q, logged=True)
@@ -400,7 +375,7 @@ def train(
                 run_evaluation()
             for scheduled in schedulers.values():
                 if scheduled.interval == "epoch":
-                    _step_epoch_scheduler(scheduled, history)
+                    step_epoch_scheduler(scheduled, history)
             save(epoch)
             _show(bar, history, {k: v[-1] for k, v in history.epoch_means.items()})
     except BaseException as exc:
@@ -414,213 +389,6 @@ def train(
         if bar is not None:
             bar.close()
     return history
-
-
-# ----------------------------------------------------------------------------- the task's parts
-
-
-def task_name(task: Any) -> str:
-    """How the progress bar, the history and checkpoints call a task: its ``name``, else its class name."""
-    name = getattr(task, "name", None)
-    return name if isinstance(name, str) and name else type(task).__name__
-
-
-def _method(task: Any, method: str, name: str, signature: str) -> Callable[..., Any]:
-    fn = getattr(task, method, None)
-    if not callable(fn):
-        raise TypeError(f"{name} has no {method} method; a task needs {method}{signature}")
-    return fn
-
-
-def _configure_optimizers(task: Any, name: str) -> tuple[dict[str, torch.optim.Optimizer], dict[str, _Scheduled]]:
-    """``task.configure_optimizers()`` as ``{name: optimizer}`` and ``{name: _Scheduled}``, checked."""
-    out = _method(task, "configure_optimizers", name, "() -> an optimizer or {name: optimizer}")()
-    schedulers: Any = None
-    if isinstance(out, tuple):
-        if len(out) != 2:
-            raise TypeError(
-                f"{name}.configure_optimizers returned a tuple of {len(out)}; expected (optimizers, schedulers)"
-            )
-        out, schedulers = out
-    if isinstance(out, torch.optim.Optimizer):
-        optimizers = {"optimizer": out}
-    elif (
-        isinstance(out, Mapping)
-        and out
-        and all(isinstance(k, str) and isinstance(o, torch.optim.Optimizer) for k, o in out.items())
-    ):
-        optimizers = dict(out)
-    else:
-        raise TypeError(
-            f"{name}.configure_optimizers must return an optimizer or a non-empty {{name: optimizer}} dict, "
-            f"optionally with schedulers as (optimizers, schedulers); got {out!r}"
-        )
-    _check_parameters(task, name, optimizers)
-    if schedulers is None:
-        by_name: dict[str, Any] = {}
-    elif isinstance(schedulers, Mapping) and not _is_schedule(schedulers):
-        by_name = dict(schedulers)
-    elif len(optimizers) == 1:
-        by_name = {next(iter(optimizers)): schedulers}
-    else:
-        raise TypeError(
-            f"{name} has the optimizers {_quoted(optimizers)}: give its schedulers as a dict keyed by those names"
-        )
-    return optimizers, {n: _scheduled(n, s, optimizers) for n, s in by_name.items()}
-
-
-def _is_schedule(value: Any) -> bool:
-    """Whether a dict is one scheduler's settings ``{"scheduler": s, "interval": ..., "monitor": ...}``."""
-    return isinstance(value, Mapping) and hasattr(value.get("scheduler"), "state_dict")
-
-
-def _scheduled(name: str, value: Any, optimizers: dict[str, torch.optim.Optimizer]) -> _Scheduled:
-    if name not in optimizers:
-        raise ValueError(f"a scheduler is keyed {name!r}, but the optimizers are {_quoted(optimizers)}")
-    settings = dict(value) if _is_schedule(value) else {"scheduler": value}
-    unknown = sorted(set(settings) - {"scheduler", "interval", "monitor"})
-    if unknown:
-        raise ValueError(
-            f"unknown settings {unknown} of the scheduler of {name!r}; expected scheduler, interval, monitor"
-        )
-    sched, interval, monitor = settings["scheduler"], settings.get("interval", "epoch"), settings.get("monitor")
-    if not (hasattr(sched, "step") and hasattr(sched, "state_dict")):
-        raise TypeError(f"the scheduler of {name!r} must be an LR scheduler, got {sched!r}")
-    if getattr(sched, "optimizer", optimizers[name]) is not optimizers[name]:
-        raise ValueError(f"the scheduler keyed {name!r} was built on another optimizer than the one named {name!r}")
-    if interval not in INTERVALS:
-        raise ValueError(f"the interval of the scheduler of {name!r} must be 'step' or 'epoch', got {interval!r}")
-    if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
-        if interval != "epoch" or not isinstance(monitor, str):
-            raise ValueError(
-                f"the ReduceLROnPlateau of {name!r} steps per epoch with a quantity to watch: give it as "
-                '{"scheduler": s, "interval": "epoch", "monitor": "<name of a logged or evaluated quantity>"}'
-            )
-    return _Scheduled(sched, interval, monitor)
-
-
-def _check_parameters(task: Any, name: str, optimizers: dict[str, torch.optim.Optimizer]) -> None:
-    """Every optimized tensor is a parameter of the task, and of one optimizer only."""
-    own = {id(p) for p in task.parameters()} if callable(getattr(task, "parameters", None)) else None
-    owner: dict[int, str] = {}
-    for opt_name, opt in optimizers.items():
-        params = [p for g in opt.param_groups for p in g["params"]]
-        if own is not None:
-            foreign = [p for p in params if id(p) not in own]
-            if foreign:
-                raise ValueError(
-                    f"optimizer {opt_name!r} holds {len(foreign)} tensors that are not parameters of {name}; build "
-                    "it in configure_optimizers from the task's own parameters"
-                )
-        for p in params:
-            if owner.setdefault(id(p), opt_name) != opt_name:
-                raise ValueError(
-                    f"a parameter of shape {tuple(p.shape)} is in both optimizers {owner[id(p)]!r} and {opt_name!r}; "
-                    "give each optimizer its own part of the task (e.g. the critic's and the generator's parameters)"
-                )
-
-
-def _count_parameters(task: Any, optimizers: dict[str, torch.optim.Optimizer]) -> int:
-    if callable(getattr(task, "parameters", None)):
-        params = list(task.parameters())
-    else:
-        params = [p for o in optimizers.values() for g in o.param_groups for p in g["params"]]
-    return sum(p.numel() for p in {id(p): p for p in params}.values())
-
-
-def _grad_clip_by_optimizer(grad_clip: Any, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, float]:
-    if grad_clip is None:
-        return {}
-    values = dict(grad_clip) if isinstance(grad_clip, Mapping) else dict.fromkeys(optimizers, grad_clip)
-    for opt_name, value in values.items():
-        if opt_name not in optimizers:
-            raise ValueError(
-                f"grad_clip names the optimizer {opt_name!r}, but the optimizers are {_quoted(optimizers)}"
-            )
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise ValueError(f"grad_clip must be positive, or a dict of positive values, got {grad_clip!r}")
-    return {k: float(v) for k, v in values.items()}
-
-
-def _set_training(task: Any, mode: bool) -> None:
-    if callable(getattr(task, "train", None)):
-        task.train(mode)
-
-
-def _evaluate(task: Any, loader: Any, name: str) -> tuple[dict[str, float], float]:
-    """``task.evaluate(loader)`` in eval mode without gradients, as floats; and its seconds."""
-    t0 = time.perf_counter()
-    was_training = bool(getattr(task, "training", True))
-    _set_training(task, False)
-    try:
-        with torch.no_grad():
-            out = task.evaluate(loader)
-    finally:
-        _set_training(task, was_training)
-    if not isinstance(out, Mapping) or not all(isinstance(k, str) for k in out):
-        raise TypeError(f"{name}.evaluate must return a dict {{name: float}}, got {type(out).__name__}")
-    values = {k: _as_float(v, f"{name}.evaluate's {k!r}") for k, v in out.items()}  # waits for the device
-    return values, time.perf_counter() - t0
-
-
-def _as_float(value: Any, what: str) -> float:
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        return float(value)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    raise TypeError(f"{what} must be a number or a 0-dim tensor, got {value!r}")
-
-
-def _check_logged(logged: Any, name: str) -> dict[str, torch.Tensor]:
-    """The step's ``{name: 0-dim tensor}``, detached (numbers become CPU tensors); None logs nothing."""
-    if logged is None:
-        return {}
-    if not isinstance(logged, Mapping):
-        raise TypeError(f"{name}.training_step must return a dict {{name: 0-dim tensor}} (or None), got {logged!r}")
-    out = {}
-    for key, value in logged.items():
-        if not isinstance(key, str):
-            raise TypeError(f"{name}.training_step returned the key {key!r}; name each logged quantity with a str")
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = torch.tensor(float(value), dtype=torch.float64)
-        if not isinstance(value, torch.Tensor) or value.dim() != 0:
-            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-            raise ValueError(f"{name}.training_step logged {key!r} as {shape}; log 0-dim tensors (e.g. loss.detach())")
-        out[key] = value.detach()
-    return out
-
-
-def _leading_size(batch: Any) -> int | None:
-    """The leading dimension of the batch's first tensor (nested tuples, lists, dicts), None without one."""
-    if isinstance(batch, torch.Tensor):
-        return int(batch.shape[0]) if batch.dim() > 0 else None
-    items = batch.values() if isinstance(batch, Mapping) else batch if isinstance(batch, (tuple, list)) else ()
-    for item in items:
-        size = _leading_size(item)
-        if size is not None:
-            return size
-    return None
-
-
-def _batch_size(ctx: StepContext, batch: Any) -> int:
-    size = ctx.batch_size
-    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
-        raise ValueError(
-            f"cannot tell the number of examples of a {type(batch).__name__} batch (ctx.batch_size is {size!r}); "
-            "set ctx.batch_size to a positive int in training_step"
-        )
-    return size
-
-
-def _step_epoch_scheduler(scheduled: _Scheduled, history: TrainHistory) -> None:
-    if not isinstance(scheduled.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-        scheduled.scheduler.step()
-        return
-    q = scheduled.monitor
-    source = history.eval_values if q in history.eval_values else history.epoch_means
-    if q not in source:
-        raise KeyError(f"ReduceLROnPlateau watches {q!r}, which is neither logged nor evaluated: {history.quantities}")
-    scheduled.scheduler.step(source[q][-1])
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -663,71 +431,7 @@ def _resume(path, task, name, hparams, optimizers, schedulers, generators, dev, 
     return epoch, history
 
 
-# ----------------------------------------------------------------------------- non-finite values
-
-
-class _NonFiniteMonitor:
-    """Finds the first NaN/inf among the values it observes, and names it.
-
-    Immediate mode (the CPU) checks each value as it comes. Deferred mode (accelerators)
-    keeps the values on the device, without waiting for it, and :meth:`check` reads them
-    all at once at log points.
-    """
-
-    def __init__(self, device: torch.device, deferred: bool | None = None):
-        self.deferred = _defer_nonfinite_checks(device) if deferred is None else deferred
-        self._pending: list[tuple[torch.Tensor, dict[str, Any]]] = []
-
-    def observe(
-        self,
-        value: torch.Tensor,
-        *,
-        epoch: int,
-        step: int,
-        global_step: int,
-        quantity: str,
-        optimizer: str | None = None,
-        logged: bool = False,
-    ) -> None:
-        where = dict(
-            epoch=epoch, step=step, global_step=global_step, quantity=quantity, optimizer=optimizer, logged=logged
-        )
-        if self.deferred:
-            self._pending.append((value.detach(), where))
-            return
-        v = float(value.detach())
-        if not math.isfinite(v):
-            raise _non_finite_error(v, **where)
-
-    def check(self) -> None:
-        if not self._pending:
-            return
-        pending, self._pending = self._pending, []
-        for v, (_, where) in zip(_to_host([t for t, _ in pending]), pending, strict=True):  # waits for the device
-            if not math.isfinite(v):
-                raise _non_finite_error(v, **where)
-
-
-def _non_finite_error(
-    value: float, *, epoch: int, step: int, global_step: int, quantity: str, optimizer: str | None, logged: bool
-) -> NonFiniteLossError:
-    if logged:
-        what, hint = f"logged quantity {quantity!r}:", "look for a log(0) or a division by zero where it is computed"
-    else:
-        what = f"training {quantity}" + (f" of optimizer {optimizer!r}:" if optimizer is not None else "")
-        hint = "lower the learning rate, clip gradients (grad_clip=...), or look for a log(0) in the loss"
-    msg = f"non-finite {what} {value} at epoch {epoch}, step {step} of the epoch (global step {global_step}); {hint}"
-    return NonFiniteLossError(
-        msg, epoch=epoch, step=step, global_step=global_step, value=value, quantity=quantity, optimizer=optimizer
-    )
-
-
-def _defer_nonfinite_checks(device: torch.device) -> bool:
-    """Whether to check values at log points only (accelerators) rather than as they come (CPU)."""
-    return device.type != "cpu"
-
-
-# ----------------------------------------------------------------------------- devices and progress
+# ----------------------------------------------------------------------------- batches, devices and progress
 
 
 def to_device(batch: Any, device: torch.device) -> Any:
@@ -744,21 +448,36 @@ def to_device(batch: Any, device: torch.device) -> Any:
     return batch
 
 
-def _to_host(tensors: list[torch.Tensor]) -> list[float]:
-    """0-dim tensors as floats, in order: one transfer per device and dtype (float64 stays exact)."""
-    out = [math.nan] * len(tensors)
-    groups: dict[tuple[torch.device, torch.dtype], list[int]] = {}
-    for i, t in enumerate(tensors):
-        groups.setdefault((t.device, t.dtype), []).append(i)
-    for index in groups.values():
-        for i, v in zip(index, torch.stack([tensors[i] for i in index]).cpu().tolist(), strict=True):
-            out[i] = float(v)
-    return out
+def _leading_size(batch: Any) -> int | None:
+    """The leading dimension of the batch's first tensor (nested tuples, lists, dicts), None without one."""
+    if isinstance(batch, torch.Tensor):
+        return int(batch.shape[0]) if batch.dim() > 0 else None
+    items = batch.values() if isinstance(batch, Mapping) else batch if isinstance(batch, (tuple, list)) else ()
+    for item in items:
+        size = _leading_size(item)
+        if size is not None:
+            return size
+    return None
+
+
+def _batch_size(ctx: StepContext, batch: Any) -> int:
+    size = ctx.batch_size
+    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+        raise ValueError(
+            f"cannot tell the number of examples of a {type(batch).__name__} batch (ctx.batch_size is {size!r}); "
+            "set ctx.batch_size to a positive int in training_step"
+        )
+    return size
+
+
+def _defer_nonfinite_checks(device: torch.device) -> bool:
+    """Whether to check values at log points only (accelerators) rather than as they come (CPU)."""
+    return device.type != "cpu"
 
 
 def _read(pending: list[tuple[int, str, torch.Tensor]], values: dict[str, list[tuple[int, float]]]) -> None:
     """Move the pending logged values to ``values`` as floats (waits for the device), emptying ``pending``."""
-    for (global_step, q, _), v in zip(pending, _to_host([t for _, _, t in pending]), strict=True):
+    for (global_step, q, _), v in zip(pending, to_host([t for _, _, t in pending]), strict=True):
         values.setdefault(q, []).append((global_step, v))
     pending.clear()
 
@@ -832,7 +551,3 @@ def _steps_per_epoch(loader: Any, max_steps: int | None) -> int | None:
     except TypeError:
         return max_steps
     return n if max_steps is None else min(n, max_steps)
-
-
-def _quoted(names: Iterable[str]) -> str:
-    return ", ".join(repr(n) for n in names)
