@@ -571,6 +571,27 @@ def test_wrong_tasks_are_named():
         _run(_task(), ([], None))
 
 
+def test_any_object_with_the_methods_is_a_task_and_a_checkpoint_needs_its_state(tmp_path):
+    class Plain:
+        def __init__(self):
+            self.w = nn.Parameter(torch.ones(2))
+
+        def configure_optimizers(self):
+            return torch.optim.SGD([self.w], lr=0.1)
+
+        def training_step(self, batch, ctx):
+            loss = (batch[0] @ self.w).pow(2).mean()
+            ctx.optimize(loss)
+            return {"loss": loss.detach()}
+
+    task = Plain()
+    history = _run(task, (_loaders()[0], None), epochs=2)
+    assert history.task_name == "Plain" and history.n_params == 2
+    assert history.epoch_means["loss"][1] < history.epoch_means["loss"][0]
+    with pytest.raises(TypeError, match="Plain has no state_dict method"):
+        _run(Plain(), (_loaders()[0], None), checkpoint_path=tmp_path / "plain.pt")
+
+
 def test_wrong_optimizer_configurations_are_named():
     loaders = (_loaders()[0], None)
     both = _task(configure_optimizers=lambda self: {"a": torch.optim.SGD([self.w]), "b": torch.optim.SGD([self.w])})

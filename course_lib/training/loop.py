@@ -30,6 +30,8 @@ logged quantity, NaN/inf checks, checkpoints and exact resume. A WGAN, for examp
                 fake = self.generator.sample(len(x))
                 wasserstein = self.critic(x).mean() - self.critic(fake.detach()).mean()
             ctx.optimize(-wasserstein, "critic")                   # the critic maximises it
+            for p in self.critic.parameters():                      # WGAN's weight clipping
+                p.data.clamp_(-0.01, 0.01)
             logged = {"wasserstein": wasserstein.detach()}
             if ctx.global_step % self.n_critic == 0:               # 1 generator step per 5 critic steps
                 with ctx.autocast():
@@ -44,6 +46,11 @@ Conventions
 -----------
 * **Optimizers** have names: those of the dict that ``configure_optimizers`` returns (a
   lone optimizer is called ``"optimizer"``, and ``ctx.optimize(loss)`` needs no name).
+  Each optimizer holds its own part of the task's parameters.
+* **Alternating updates**: count steps with ``ctx.global_step`` as above (it continues
+  across epochs and resumes), or loop inside one ``training_step`` (five critic updates
+  on one batch, then one generator update). Code between updates (weight clipping, a
+  sampler's moves) is the task's own.
 * **Schedulers** are keyed like the optimizers they drive. Each is a scheduler (stepped
   after every epoch) or a dict ``{"scheduler": s, "interval": "step" | "epoch", "monitor": q}``;
   ``"step"`` steps it after every step of its optimizer, and ``monitor`` names the quantity
@@ -53,8 +60,10 @@ Conventions
   ``get_extra_state``/``set_extra_state`` for anything else. Checkpoints hold it.
 * **Batch sizes** weight the epoch means: the leading dimension of the batch's first
   tensor, unless ``training_step`` sets ``ctx.batch_size``.
-* An optional ``hparams`` dict on the task is saved in checkpoints; resuming with other
-  values is refused. An optional ``name`` labels the task (default: its class name).
+* ``evaluate(loader)`` moves its batches to the task's device itself (:func:`to_device`).
+* An optional ``hparams`` dict of plain values (numbers, strings) on the task is saved in
+  checkpoints; resuming with other values is refused. An optional ``name`` labels the
+  task (default: its class name).
 
 What the loop guarantees
 ------------------------
@@ -272,6 +281,9 @@ def train(
     training_step = task_method(task, "training_step", name, "(batch, ctx) -> {name: 0-dim tensor} of logged values")
     if eval_loader is not None:
         task_method(task, "evaluate", name, "(loader) -> {name: float}, as eval_loader was given")
+    if checkpoint_path is not None:
+        for method in ("state_dict", "load_state_dict"):
+            task_method(task, method, name, " (as an nn.Module has) to be checkpointed")
     step_fn = _maybe_compile(training_step, compile)
     generators = loader_generators(train_loader) + loader_generators(eval_loader)
     hparams = dict(getattr(task, "hparams", None) or {})

@@ -37,6 +37,7 @@ def task_name(task: Any) -> str:
 
 
 def task_method(task: Any, method: str, name: str, signature: str) -> Callable[..., Any]:
+    """The task's bound ``method``; a TypeError saying what it should be when the task has none."""
     fn = getattr(task, method, None)
     if not callable(fn):
         raise TypeError(f"{name} has no {method} method; a task needs {method}{signature}")
