@@ -109,19 +109,21 @@ class TinyGAN(nn.Module):
         self.nan_generator_at = nan_generator_at
         self.record_norms = record_norms
         self.critic_grad_norms: list[float] = []  # after each critic step, when record_norms
-        self.optimizers: dict[str, torch.optim.Optimizer] = {}  # as configure_optimizers built them
+        self.optimizers: dict = {}  # as configure_optimizers built them, to look at after training
+        self.schedulers: dict = {}
 
     def configure_optimizers(self):
         critic = torch.optim.Adam(self.critic.parameters(), lr=1e-2)
         generator = torch.optim.SGD(self.generator.parameters(), lr=5e-2, momentum=0.9)
         self.optimizers = {"critic": critic, "generator": generator}
-        return (
-            {"critic": critic, "generator": generator},
-            {
-                "critic": torch.optim.lr_scheduler.StepLR(critic, step_size=1, gamma=0.5),
-                "generator": {"scheduler": torch.optim.lr_scheduler.ExponentialLR(generator, 0.9), "interval": "step"},
-            },
-        )
+        self.schedulers = {
+            "critic": torch.optim.lr_scheduler.StepLR(critic, step_size=1, gamma=0.5),
+            "generator": torch.optim.lr_scheduler.ExponentialLR(generator, 0.9),
+        }
+        return self.optimizers, {
+            "critic": self.schedulers["critic"],  # after every epoch
+            "generator": {"scheduler": self.schedulers["generator"], "interval": "step"},  # after each of its steps
+        }
 
     def sample(self, n: int) -> torch.Tensor:
         return self.generator(torch.randn(n, 2))  # torch's global random stream
@@ -188,13 +190,13 @@ def test_gan_interrupted_and_resumed_equals_an_uninterrupted_run_bitwise(tmp_pat
     assert load_checkpoint(path)["epoch"] == expected_epoch
     assert any(f"holds epoch {expected_epoch}" in note for note in info.value.__notes__)
     history = _run(gan, loaders, checkpoint_path=path)  # the same call again resumes
-    run = load_checkpoint(path)
 
     assert _comparable(history) == _comparable(ref_history)
     _assert_equal(gan.state_dict(), reference.state_dict(), "parameters")
-    _assert_equal(run["optimizers"], ref["optimizers"], "optimizers")
-    _assert_equal(run["schedulers"], ref["schedulers"], "schedulers")
-    _assert_equal(run["rng"]["torch"], ref["rng"]["torch"], "torch rng")
+    for name in ("critic", "generator"):
+        _assert_equal(gan.optimizers[name].state_dict(), reference.optimizers[name].state_dict(), name)
+        _assert_equal(gan.schedulers[name].state_dict(), reference.schedulers[name].state_dict(), name)
+    _assert_equal(load_checkpoint(path)["rng"], ref["rng"], "random states")
 
 
 def test_gan_runs_depend_on_the_seed_so_that_the_resume_test_can_fail():
@@ -299,6 +301,13 @@ def test_a_checkpoint_of_another_task_or_other_hparams_or_optimizers_is_refused(
         _run(OneOptimizer(), _loaders(), checkpoint_path=path)
     with pytest.raises(CheckpointMismatchError, match="written by a run with an evaluation"):
         _run(_new_gan(), (_loaders()[0], None), checkpoint_path=path)
+
+
+def test_a_checkpoint_of_an_older_format_is_named_as_such(tmp_path):
+    path = tmp_path / "old.pt"
+    torch.save({"format": "course_lib.training/1", "model": {}}, path)
+    with pytest.raises(CheckpointMismatchError, match="found 'course_lib.training/1': an older version"):
+        _run(_new_gan(), _loaders(), checkpoint_path=path)
 
 
 # ----------------------------------------------------------------------------- an energy model: carried state
