@@ -292,6 +292,20 @@ def test_fit_steps_a_scheduler_per_epoch_or_per_step():
     assert lrs == pytest.approx([0.1 * 0.9**k for k in range(1, 9)])
 
 
+def test_fit_steps_reduce_lr_on_plateau_with_the_test_nll_else_the_train_nll():
+    class Recording(torch.optim.lr_scheduler.ReduceLROnPlateau):
+        def step(self, metrics, *args, **kwargs):
+            seen.append(metrics)
+            super().step(metrics, *args, **kwargs)
+
+    seen = []
+    history = _fit(_new_model(), _loaders(), epochs=2, scheduler=Recording)
+    assert seen == history.test_nats[1:]
+    seen = []
+    history = _fit(_new_model(), (_loaders()[0], None), epochs=2, scheduler=Recording)
+    assert seen == history.train_nats and history.test_nats == []
+
+
 def test_fit_rejects_a_scheduler_of_another_optimizer():
     model = _new_model()
     other = torch.optim.SGD(model.parameters(), lr=0.1)

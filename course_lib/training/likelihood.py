@@ -484,13 +484,13 @@ def _make_optimizer(model: nn.Module, optimizer: Any, lr: float) -> torch.optim.
 def _make_scheduler(scheduler: Any, opt: torch.optim.Optimizer) -> Any:
     if scheduler is None:
         return None
-    if hasattr(scheduler, "step") and hasattr(scheduler, "state_dict"):
+    if not isinstance(scheduler, type) and hasattr(scheduler, "step") and hasattr(scheduler, "state_dict"):
         if getattr(scheduler, "optimizer", opt) is not opt:
             raise ValueError(
                 "the scheduler was built on another optimizer than the one fit uses; pass that optimizer as "
                 "optimizer=..., or pass a factory scheduler=lambda opt: ..."
             )
         return scheduler
-    if callable(scheduler):
+    if callable(scheduler):  # a factory, or a scheduler class
         return scheduler(opt)
     raise TypeError(f"scheduler must be an LR scheduler, a factory optimizer -> scheduler or None, got {scheduler!r}")

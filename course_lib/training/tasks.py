@@ -96,7 +96,7 @@ def _scheduled(name: str, value: Any, optimizers: dict[str, torch.optim.Optimize
             f"unknown settings {unknown} of the scheduler of {name!r}; expected scheduler, interval, monitor"
         )
     sched, interval, monitor = settings["scheduler"], settings.get("interval", "epoch"), settings.get("monitor")
-    if not (hasattr(sched, "step") and hasattr(sched, "state_dict")):
+    if isinstance(sched, type) or not (hasattr(sched, "step") and hasattr(sched, "state_dict")):
         raise TypeError(f"the scheduler of {name!r} must be an LR scheduler, got {sched!r}")
     if getattr(sched, "optimizer", optimizers[name]) is not optimizers[name]:
         raise ValueError(f"the scheduler keyed {name!r} was built on another optimizer than the one named {name!r}")
