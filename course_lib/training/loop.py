@@ -178,10 +178,10 @@ class StepContext:
         name = self._optimizer_name(name)
         if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
             shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
-            raise ValueError(f"ctx.optimize({name!r}) needs a 0-dim loss tensor, got {shape}; average it first")
+            raise ValueError(f"ctx.optimize(loss, {name!r}) needs a 0-dim loss tensor, got {shape}; average it first")
         if not loss.requires_grad:
             raise ValueError(
-                f"the loss given to ctx.optimize({name!r}) does not depend on any parameter (requires_grad is "
+                f"the loss given to ctx.optimize(loss, {name!r}) does not depend on any parameter (requires_grad is "
                 "False): was it computed under torch.no_grad() or detached?"
             )
         shown = name if len(self.optimizers) > 1 else None  # name the optimizer when there is a choice
