@@ -33,8 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from course_lib.class_grading import read_grades_csv
-from course_lib.release import render_exercises
+from course_lib.instructor.class_grading import read_grades_csv
+from course_lib.instructor.release import render_exercises
 from course_lib.runtime import describe_hardware
 
 REPO = Path(__file__).resolve().parents[1]

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from course_lib.class_grading import read_grades_csv, resolve_assignment, submission_warnings
 from course_lib.cli import main
-from course_lib.grading import parts_of
-from course_lib.release import render_exercises
+from course_lib.instructor.class_grading import read_grades_csv, resolve_assignment
+from course_lib.instructor.grading import parts_of, submission_warnings
+from course_lib.instructor.release import render_exercises
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TOY = FIXTURES / "solutions" / "00_toy_assignment.ipynb"

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from course_lib.release import add_source, check_exercises, find_leaks, generate_exercises, render_exercises
+from course_lib.instructor.nbgrader_setup import add_source
+from course_lib.instructor.release import check_exercises, find_leaks, generate_exercises, render_exercises
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TOY = FIXTURES / "solutions" / "00_toy_assignment.ipynb"
@@ -56,7 +57,7 @@ def test_exercise_keeps_visible_tests_and_replaces_answers_and_hidden_tests(cour
 
 
 def test_exercise_has_no_outputs_counts_or_widget_state(course):
-    from course_lib.notebooks import hygiene_problems
+    from course_lib.instructor.notebooks import hygiene_problems
 
     nb = json.loads((course / "exercises" / "00_toy_assignment.ipynb").read_text())
     assert hygiene_problems(nb) == []
