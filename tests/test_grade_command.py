@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import shutil
 import time
 import zipfile
@@ -121,7 +120,9 @@ print("solution visible:", pathlib.Path("../../../source/01_likelihood_models/01
 @pytest.fixture(scope="module")
 def topic_class(tmp_path_factory):
     """Topic 01's synthetic class, graded once by ``course grade --jobs 2``; (folders, exit code, seconds)."""
-    if not os.environ.get("COURSE_DATA_DIR"):
+    from course_lib.data.download import cache_dir, data_dirs
+
+    if data_dirs() == [cache_dir()]:
         pytest.skip("COURSE_DATA_DIR is not set: grading topic 01 trains on binarized MNIST")
     root = tmp_path_factory.mktemp("topic01")
     exercise = _exercise(TOPIC)
