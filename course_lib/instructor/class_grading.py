@@ -52,6 +52,7 @@ from course_lib.instructor.nbgrader_setup import (
     quiet_gradebook,
 )
 from course_lib.instructor.submissions import Discovery, Submission, discover, notebook_problem, read_roster
+from course_lib.runtime import PROFILES
 
 STATUSES = ("graded", "graded-with-warnings", "timeout", "kernel-died", "not-a-notebook", "missing", "duplicate",
             "error")
@@ -103,8 +104,6 @@ class GradingSettings:
     """Seconds one student's whole notebook may run before its kernel is stopped."""
 
     def __post_init__(self) -> None:
-        from course_lib.runtime import PROFILES
-
         if self.profile not in PROFILES:
             raise ValueError(f"unknown profile {self.profile!r}; expected one of {', '.join(PROFILES)}")
         for name in ("timeout", "notebook_timeout"):
