@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import shutil
 import time
 import warnings
@@ -142,8 +143,6 @@ class GradingOutcome(JsonRecord):
     @property
     def reason(self) -> str:
         """One line saying why nbgrader failed (empty when it succeeded): the first error in its log."""
-        import re
-
         if self.success:
             return ""
         lines = [line.strip() for line in (self.log + "\n" + (self.error or "")).splitlines() if line.strip()]
