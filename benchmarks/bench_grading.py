@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import platform
 import statistics
 import subprocess
@@ -33,8 +32,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from course_lib.class_grading import read_grades_csv
-from course_lib.release import render_exercises
+from course_lib.data.download import cache_dir, data_dirs
+from course_lib.instructor.class_grading import STATE_FILE, GradingState, read_grades_csv
+from course_lib.instructor.release import render_exercises
+from course_lib.results import markdown_table
 from course_lib.runtime import describe_hardware
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,15 +64,18 @@ def grade(solution: Path, class_dir: Path, out: Path, jobs: int, timeout: float,
     if done.returncode != 0:
         raise RuntimeError(f"course grade failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
     rows = read_grades_csv(out / "grades.csv")
-    state = json.loads((out / "state.json").read_text(encoding="utf-8"))
-    students = [s for s in state["students"].values() if s.get("seconds") is not None]
-    per_student = [s["seconds"] for s in students]
-    warm = [s["seconds"] - (s.get("phases") or {}).get("start", 0.0) for s in students]
+    students = [s for s in GradingState.load(out / STATE_FILE).students.values() if s.seconds is not None]
+    per_student = [s.seconds for s in students]
+    warm = [s.seconds - (s.phases or {}).get("start", 0.0) for s in students]
     full = [name for name, row in rows.items() if row["status"] == "graded" and row["total"] == row["max"]]
     return {"jobs": jobs, "seconds": seconds, "n": len(rows), "full_marks": len(full),
             "per_student": statistics.mean(per_student) if per_student else float("nan"),
             "warm": statistics.mean(warm) if warm else float("nan"),
             "statuses": sorted({row["status"] for row in rows.values()})}
+
+
+TABLE_COLUMNS = ("jobs", "class of N (s)", "per submission (s)", "one student, mean (s)",
+                 "one student, process started (s)", "full marks")
 
 
 def table(results: list[dict], solution: Path, n: int, timeout: float, notebook_timeout: float) -> str:
@@ -87,13 +91,9 @@ def table(results: list[dict], solution: Path, n: int, timeout: float, notebook_
         f"- Python {platform.python_version()}, nbgrader {nbgrader.__version__}",
         f"- date: {dt.date.today().isoformat()}",
         "",
-        "| jobs | class of N (s) | per submission (s) | one student, mean (s) | one student, process started (s)"
-        " | full marks |",
-        "|---|---|---|---|---|---|",
+        markdown_table(TABLE_COLUMNS, [[r["jobs"], r["seconds"], r["seconds"] / r["n"], r["per_student"], r["warm"],
+                                        f"{r['full_marks']}/{r['n']}"] for r in results], floatfmt=".1f").rstrip("\n"),
     ]
-    for r in results:
-        lines.append(f"| {r['jobs']} | {r['seconds']:.1f} | {r['seconds'] / r['n']:.1f} | {r['per_student']:.1f} |"
-                     f" {r['warm']:.1f} | {r['full_marks']}/{r['n']} |")
     lines += ["", "Per submission: the class's wall-clock time divided by N (what a class costs, setup included)."
               " One student: from handing the job to a grading process to its result (kernel start, execution,"
               " feedback), while the other jobs run beside it; the last column leaves out starting the grading"
@@ -112,8 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", default=str(REPO / "benchmarks" / "RESULTS-grading.md"),
                         help="where the table goes (default benchmarks/RESULTS-grading.md)")
     args = parser.parse_args(argv)
-    if not os.environ.get("COURSE_DATA_DIR"):
-        print("note: COURSE_DATA_DIR is not set; the data is looked up in the user cache", file=sys.stderr)
+    if data_dirs() == [cache_dir()]:
+        print(f"note: COURSE_DATA_DIR is not set; the data is looked up in the user cache {cache_dir()}",
+              file=sys.stderr)
     solution = Path(args.assignment).resolve()
     jobs = [int(j) for j in args.jobs.split(",") if j.strip()]
     text = perfect_submission(solution)

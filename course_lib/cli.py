@@ -6,15 +6,20 @@
     course release [--check] [--zip [PATH]]
     course grade ASSIGNMENT SUBMISSIONS [--out DIR] [--jobs N] [--timeout S] [--notebook-timeout S]
                  [--roster FILE] [--force]
+    course results [BUILD_DIR]
     course data fetch [NAME ...]
     course data list
-    course results [BUILD_DIR]
+
+``course data`` is here, for students and instructors alike. The other commands are the
+instructor's tools (:mod:`course_lib.instructor.cli`), which the student bundle leaves
+out: there, they only say so.
 
 Exit status: 0 success; 1 the command ran but found a failure (a notebook failed,
 exercises out of sync, a download failed, the grader could not grade a submission);
-2 the command was used wrongly (unknown option or profile, a path that does not exist).
-A class in which some students' notebooks time out, crash or are missing is graded
-successfully: their statuses are results, written to ``grades.csv``.
+2 the command was used wrongly (unknown option or profile, a path that does not exist,
+an instructor's command in the student bundle). A class in which some students'
+notebooks time out, crash or are missing is graded successfully: their statuses are
+results, written to ``grades.csv``.
 """
 
 from __future__ import annotations
@@ -22,121 +27,26 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-
-from course_lib.runtime import PROFILES, resolve_profile
+from types import ModuleType
 
 OK, FAILED, USAGE = 0, 1, 2
+
+INSTRUCTOR_COMMANDS = ("run", "release", "grade", "results")
+"""The commands of :mod:`course_lib.instructor.cli`."""
+
+NOT_IN_BUNDLE = "the instructor's tools are not part of the student bundle"
 
 
 class UsageError(Exception):
     """The command line asks for something impossible (exit status 2)."""
 
 
-def _error(message: str) -> None:
+def error(message: str) -> None:
+    """Print ``course: error: message`` to stderr."""
     print(f"course: error: {message}", file=sys.stderr)
 
 
-# --------------------------------------------------------------------------- commands
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    from course_lib.notebooks import run_notebooks
-
-    try:
-        profile = resolve_profile(args.profile)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    if args.paths:
-        paths = [Path(p) for p in args.paths]
-        missing = [str(p) for p in paths if not p.is_file()]
-        if missing:
-            raise UsageError(f"no notebook at {', '.join(missing)}")
-        not_notebooks = [str(p) for p in paths if p.suffix != ".ipynb"]
-        if not_notebooks:
-            raise UsageError(f"not a notebook (expected .ipynb): {', '.join(not_notebooks)}")
-    else:
-        paths = sorted(Path("lectures").glob("*.ipynb"))
-        if not paths:
-            raise UsageError("no notebook given and none in lectures/ (run from the repository's root)")
-    runs = run_notebooks(paths, out_dir=args.out, profile=profile, timeout=args.timeout)
-    folder = Path(args.out) / profile
-    failed = [run for run in runs if not run.ok]
-    print(f"\n{len(runs) - len(failed)} of {len(runs)} notebook(s) ran; results in {folder / 'results.md'}")
-    for run in failed:
-        print(f"FAILED {run.notebook}: {run.error}", file=sys.stderr)
-    return FAILED if failed else OK
-
-
-def cmd_release(args: argparse.Namespace) -> int:
-    from course_lib.release import check_exercises, generate_exercises
-
-    solutions, exercises = Path(args.solutions), Path(args.exercises)
-    if not solutions.is_dir():
-        raise UsageError(f"no solutions folder at {solutions} (run from the repository's root)")
-    if args.check:
-        problems = check_exercises(solutions, exercises)
-        for problem in problems:
-            print(problem)
-        if problems:
-            print(f"{len(problems)} problem(s) in {exercises}/; `course release` regenerates the exercises",
-                  file=sys.stderr)
-            return FAILED
-        print(f"{exercises}/ is in sync with {solutions}/ and leaks nothing")
-        return _write_bundle(args, exercises, solutions)
-    written = generate_exercises(solutions, exercises)
-    for path in written:
-        print(f"wrote {path}")
-    problems = check_exercises(solutions, exercises)
-    for problem in problems:
-        print(problem, file=sys.stderr)
-    if problems:
-        return FAILED
-    return _write_bundle(args, exercises, solutions)
-
-
-def _write_bundle(args: argparse.Namespace, exercises: Path, solutions: Path) -> int:
-    if args.zip is None:
-        return OK
-    from course_lib.release import build_bundle
-
-    try:
-        path = build_bundle(args.zip or None, root=".", exercises_dir=exercises, solutions_dir=solutions)
-    except FileNotFoundError as exc:
-        raise UsageError(str(exc)) from None
-    except RuntimeError as exc:
-        _error(str(exc))
-        return FAILED
-    print(f"wrote the student bundle {path}")
-    return OK
-
-
-def cmd_grade(args: argparse.Namespace) -> int:
-    from course_lib.class_grading import grade_class, resolve_assignment
-
-    try:
-        source = resolve_assignment(args.assignment, args.solutions)
-    except FileNotFoundError as exc:
-        raise UsageError(str(exc)) from None
-    submissions = Path(args.submissions)
-    if not submissions.exists():
-        raise UsageError(f"no submissions at {submissions}")
-    if args.roster is not None and not Path(args.roster).is_file():
-        raise UsageError(f"no roster at {args.roster}")
-    out = Path(args.out) if args.out else Path("build") / "grades" / (source.stem if source.is_file() else source.name)
-    try:
-        grades = grade_class(source, submissions, out, roster=args.roster, jobs=args.jobs, timeout=args.timeout,
-                             notebook_timeout=args.notebook_timeout, force=args.force, profile=args.profile)
-    except (FileNotFoundError, ValueError) as exc:
-        raise UsageError(str(exc)) from None
-    except RuntimeError as exc:
-        _error(str(exc))
-        return FAILED
-    print()
-    print(grades.summary())
-    for student in grades.errors:
-        _error(f"could not grade {student}: {grades.rows[student].message}")
-    return FAILED if grades.errors else OK
+# --------------------------------------------------------------------------- course data
 
 
 def _download_module():
@@ -158,7 +68,7 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
         if name not in failed:
             print(f"{name}: {value}")
     for name, err in failed.items():
-        _error(f"could not fetch {name}: {err}")
+        error(f"could not fetch {name}: {err}")
     return FAILED if failed else OK
 
 
@@ -174,38 +84,35 @@ def cmd_data_list(args: argparse.Namespace) -> int:
     return OK
 
 
-def cmd_results(args: argparse.Namespace) -> int:
-    from course_lib.notebooks import load_runs, results_table
+# --------------------------------------------------------------------------- the instructor's commands
 
+
+def _instructor_cli() -> ModuleType | None:
+    """:mod:`course_lib.instructor.cli`, or None where it is absent (the student bundle)."""
     try:
-        runs, hardware = load_runs(args.build_dir)
-    except FileNotFoundError as exc:
-        raise UsageError(str(exc)) from None
-    print(results_table(runs, hardware), end="")
-    return OK
+        from course_lib.instructor import cli
+    except ModuleNotFoundError as exc:
+        if exc.name != "course_lib.instructor":
+            raise  # a package that the instructor's tools need is missing: say which
+        return None
+    return cli
+
+
+def _not_in_bundle(args: argparse.Namespace) -> int:
+    raise UsageError(f"`course {args.command}`: {NOT_IN_BUNDLE} (they come with the course's repository);"
+                     " here, `course data` fetches and lists the data sets")
+
+
+def _add_placeholders(sub: argparse._SubParsersAction) -> None:
+    """Commands that take any arguments and say that the instructor's tools are not here."""
+    for name in INSTRUCTOR_COMMANDS:
+        # no option prefix: every argument, --help included, goes to `args` and the command gives its message
+        placeholder = sub.add_parser(name, help=f"(not here: {NOT_IN_BUNDLE})", add_help=False, prefix_chars="\0")
+        placeholder.add_argument("args", nargs="*")
+        placeholder.set_defaults(func=_not_in_bundle)
 
 
 # --------------------------------------------------------------------------- parser
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -217,61 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    run = sub.add_parser("run", help="execute notebooks headless in a profile and collect their results",
-                         description="Execute notebooks with papermill and write build/<profile>/results.md.")
-    run.add_argument("paths", nargs="*", metavar="NOTEBOOK", help="notebooks to run (default: lectures/*.ipynb)")
-    run.add_argument("--profile", choices=PROFILES, default=None,
-                     help="sizes to run at (default: $COURSE_PROFILE, else gpu with CUDA, else cpu)")
-    run.add_argument("--out", default="build", metavar="DIR", help="where executed notebooks go (default: build)")
-    run.add_argument("--timeout", type=_positive_seconds, default=None, metavar="SECONDS",
-                     help="seconds any single cell may run (default: no limit)")
-    run.set_defaults(func=cmd_run)
-
-    release = sub.add_parser("release", help="regenerate exercises/ from solutions/ with nbgrader",
-                             description="Regenerate exercises/<stem>.ipynb from solutions/<stem>.ipynb.")
-    release.add_argument("--check", action="store_true",
-                         help="change nothing; list stale, missing or extra exercises and leaks, exit 1 if any")
-    release.add_argument("--zip", nargs="?", const="", default=None, metavar="PATH",
-                         help="also write the student bundle (exercises, lectures, course_lib, environment files)"
-                              " to PATH (default: build/release/dgm-course.zip)")
-    release.add_argument("--solutions", default="solutions", metavar="DIR", help=argparse.SUPPRESS)
-    release.add_argument("--exercises", default="exercises", metavar="DIR", help=argparse.SUPPRESS)
-    release.set_defaults(func=cmd_release)
-
-    from course_lib.class_grading import DEFAULT_NOTEBOOK_TIMEOUT, DEFAULT_TIMEOUT
-
-    grade = sub.add_parser(
-        "grade", help="autograde a class's submissions with nbgrader: grades.csv and feedback",
-        description="Autograde every student's submission of ASSIGNMENT with nbgrader (hidden tests included, in"
-                    " the smoke profile), each in a private copy of the course, several at a time. Writes"
-                    " OUT/grades.csv (one row per student: status, points per part, total, max, message),"
-                    " OUT/feedback/<student>.html and the nbgrader course directory OUT/course/ with its"
-                    " gradebook. A re-run re-grades only the submissions that changed.",
-        epilog="Statuses: graded, graded-with-warnings, timeout, kernel-died, not-a-notebook, missing, duplicate,"
-               " error. Exit status: 0 the class was graded (whatever the statuses), 1 the grader itself failed"
-               " on a submission (status error) or could not start, 2 wrong usage.")
-    grade.add_argument("assignment", metavar="ASSIGNMENT",
-                       help="solutions/<ASSIGNMENT>.ipynb (a unique prefix such as 01 will do) or a solution notebook")
-    grade.add_argument("submissions", metavar="SUBMISSIONS",
-                       help="a folder (or .zip) of <student>.ipynb files, of <student>/ folders, or nbgrader's"
-                            " submitted/<student>/<assignment>/; only read")
-    grade.add_argument("--out", default=None, metavar="DIR",
-                       help="where grades.csv, feedback/ and the course directory go"
-                            " (default: build/grades/<assignment>)")
-    grade.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
-                       help="students graded at a time (default: the number of cores)")
-    grade.add_argument("--timeout", type=_positive_seconds, default=DEFAULT_TIMEOUT, metavar="S",
-                       help=f"seconds one cell may run before it is interrupted (default: {DEFAULT_TIMEOUT:g})")
-    grade.add_argument("--notebook-timeout", type=_positive_seconds, default=DEFAULT_NOTEBOOK_TIMEOUT, metavar="S",
-                       help="seconds one student's whole notebook may run before it is stopped"
-                            f" (default: {DEFAULT_NOTEBOOK_TIMEOUT:g})")
-    grade.add_argument("--roster", default=None, metavar="FILE",
-                       help="student ids, one a line (or a CSV with a 'student' column): who submitted nothing is"
-                            " listed as missing")
-    grade.add_argument("--force", action="store_true", help="re-grade every submission, changed or not")
-    grade.add_argument("--profile", choices=PROFILES, default="smoke", help=argparse.SUPPRESS)
-    grade.add_argument("--solutions", default="solutions", metavar="DIR", help=argparse.SUPPRESS)
-    grade.set_defaults(func=cmd_grade)
+    instructor = _instructor_cli()
+    if instructor is not None:
+        instructor.add_commands(sub)
+    else:
+        _add_placeholders(sub)
 
     data = sub.add_parser("data", help="download and verify the data sets")
     data_sub = data.add_subparsers(dest="data_command", metavar="ACTION")
@@ -282,11 +139,6 @@ def build_parser() -> argparse.ArgumentParser:
     listing = data_sub.add_parser("list", help="list the data sets the course knows")
     listing.add_argument("--verify", action="store_true", help="also look for verified local copies (reads them)")
     listing.set_defaults(func=cmd_data_list)
-
-    results = sub.add_parser("results", help="print the results table of earlier runs")
-    results.add_argument("build_dir", nargs="?", default="build", metavar="BUILD_DIR",
-                         help="a profile's folder (build/cpu) or the folder above (default: build)")
-    results.set_defaults(func=cmd_results)
     return parser
 
 
@@ -300,12 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except UsageError as exc:
-        _error(str(exc))
+        error(str(exc))
         return USAGE
     except KeyboardInterrupt:
-        _error("interrupted")
+        error("interrupted")
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -167,7 +167,7 @@ LECTURES = sorted((REPO / "lectures").glob("*.ipynb"))
 @pytest.mark.slow
 @pytest.mark.parametrize("lecture", LECTURES, ids=lambda p: p.stem)
 def test_lecture_runs_headless_in_the_smoke_profile_and_reports_results(lecture, tmp_path):
-    from course_lib.notebooks import run_notebooks
+    from course_lib.instructor.notebooks import run_notebooks
 
     (run,) = run_notebooks([lecture], out_dir=tmp_path, profile="smoke", log=None)
     assert run.status == "ok", f"{lecture.name} failed in the smoke profile: {run.error} (see {run.output})"
@@ -181,7 +181,7 @@ SOLUTIONS = sorted((REPO / "solutions").glob("*.ipynb"))
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.stem)
 def test_solution_runs_headless_in_the_smoke_profile_with_every_test_passing(solution, tmp_path):
     """The worked solution is what self-learners re-run: under papermill, top to bottom, every assert holds."""
-    from course_lib.notebooks import run_notebooks
+    from course_lib.instructor.notebooks import run_notebooks
 
     (run,) = run_notebooks([solution], out_dir=tmp_path, profile="smoke", log=None)
     assert run.status == "ok", f"{solution.name} failed in the smoke profile: {run.error} (see {run.output})"

@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import shutil
 import time
 import zipfile
@@ -22,10 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from course_lib.class_grading import read_grades_csv, resolve_assignment, submission_warnings
 from course_lib.cli import main
-from course_lib.grading import parts_of
-from course_lib.release import render_exercises
+from course_lib.instructor.class_grading import classify, read_grades_csv, resolve_assignment
+from course_lib.instructor.grading import parts_of, submission_warnings
+from course_lib.instructor.grading_process import GradingJob, GradingOutcome
+from course_lib.instructor.release import render_exercises
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TOY = FIXTURES / "solutions" / "00_toy_assignment.ipynb"
@@ -120,7 +120,9 @@ print("solution visible:", pathlib.Path("../../../source/01_likelihood_models/01
 @pytest.fixture(scope="module")
 def topic_class(tmp_path_factory):
     """Topic 01's synthetic class, graded once by ``course grade --jobs 2``; (folders, exit code, seconds)."""
-    if not os.environ.get("COURSE_DATA_DIR"):
+    from course_lib.data.download import cache_dir, data_dirs
+
+    if data_dirs() == [cache_dir()]:
         pytest.skip("COURSE_DATA_DIR is not set: grading topic 01 trains on binarized MNIST")
     root = tmp_path_factory.mktemp("topic01")
     exercise = _exercise(TOPIC)
@@ -368,6 +370,52 @@ def test_a_submission_the_grader_cannot_grade_is_an_error_exits_1_and_is_retried
     assert "grading 1 of 1" in capsys.readouterr().out  # an error is never kept as a result
 
 
+def test_a_second_grade_into_the_same_folder_is_refused_while_the_first_runs(tmp_path, toy_perfect, capsys):
+    from filelock import FileLock
+
+    _save(tmp_path / "class" / "ann.ipynb", toy_perfect)
+    out = tmp_path / "out"
+    out.mkdir()
+    with FileLock(out / ".lock"):  # what a `course grade` writing into out holds
+        assert _grade(TOY, tmp_path / "class", "--out", out) == 2
+        assert f"another `course grade` is writing into {out}" in capsys.readouterr().err
+        assert not (out / "grades.csv").exists()
+    assert _grade(TOY, tmp_path / "class", "--out", out, "--jobs", "1") == 0  # once it is done, the folder is free
+    assert read_grades_csv(out / "grades.csv")["ann"]["total"] == "4"
+
+
+def test_grading_jobs_and_outcomes_go_through_json_unchanged(tmp_path):
+    job = GradingJob(student="ann", assignment="00_toy_assignment", template=str(tmp_path / "template"),
+                     workdir=str(tmp_path / "w"), dbdir=str(tmp_path / "db"), files={"00_toy.ipynb": "/x/ann.ipynb"},
+                     notebooks=["00_toy.ipynb"], result=str(tmp_path / "ann.result.json"), timeout=30.0,
+                     notebook_timeout=90.0, sent=1.5)
+    assert GradingJob.from_json(job.to_json()) == job
+    outcome = GradingOutcome("ann", success=True, scores={"square_test": 1.0}, warnings=["cell x was edited"],
+                             last_cell="mean_test", timed_out=["cell 3"], autograded={"00_toy.ipynb": "/a"},
+                             feedback={"00_toy.ipynb": "/f"}, seconds=2.5, phases={"setup": 0.5})
+    assert GradingOutcome.from_json(outcome.to_json()) == outcome
+    assert GradingOutcome.from_json('{"student": "ben"}') == GradingOutcome("ben")
+    with pytest.raises(ValueError, match="no field.*points"):
+        GradingOutcome.from_json('{"student": "ben", "points": 3}')
+    with pytest.raises(ValueError, match="not a complete GradingJob"):
+        GradingJob.from_json('{"student": "ben"}')
+
+
+@pytest.mark.parametrize("outcome, status, words", [
+    (GradingOutcome("a", success=True), "graded", ""),
+    (GradingOutcome("a", success=True, warnings=["test cell t was edited"]), "graded-with-warnings", "t was edited"),
+    (GradingOutcome("a", success=True, timed_out=["loop_answer"]), "timeout", "loop_answer ran past the 20 s"),
+    (GradingOutcome("a", limit_hit=True, last_cell="loop_answer"), "timeout", "300 s limit for a whole notebook"),
+    (GradingOutcome("a", log="DeadKernelError: Kernel died", last_cell="x_answer"), "kernel-died", "in x_answer"),
+    (GradingOutcome("a", error="CellTimeoutError", last_cell="x_answer"), "timeout", "did not stop when interrupted"),
+    (GradingOutcome("a", log="[ERROR] boom\nValueError: bad points"), "error", "could not grade it: ValueError"),
+    (GradingOutcome.crash("a", "Traceback...\nOSError: disk full\n"), "error", "grader failed: OSError: disk full"),
+], ids=["graded", "warnings", "cell-timeout", "notebook-timeout", "kernel-died", "stuck", "nbgrader-error", "crash"])
+def test_each_outcome_gets_its_status(outcome, status, words):
+    assert classify(outcome, timeout=20, notebook_timeout=300)[0] == status
+    assert words in classify(outcome, timeout=20, notebook_timeout=300)[1]
+
+
 def test_submission_warnings_name_what_was_tampered_with(toy_perfect):
     released = _exercise(TOY)
     assert submission_warnings(released, toy_perfect) == []
@@ -428,7 +476,8 @@ def test_release_zip_holds_what_students_need_and_no_answers(tmp_path, monkeypat
                    "course_lib/__init__.py", "course_lib/cli.py", "pyproject.toml", "constraints.txt",
                    "environment.yml", "Makefile"):
         assert wanted in inside, wanted
-    assert not [n for n in inside if n.startswith(("solutions/", "tests/")) or "/solutions/" in n]
+    assert not [n for n in inside if n.startswith(("solutions/", "tests/", "course_lib/instructor/"))
+                or "/solutions/" in n]
     for name, text in texts.items():
         assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text, name
     assert texts["dgm-course/exercises/01_likelihood_models.ipynb"] == (

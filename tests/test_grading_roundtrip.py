@@ -1,9 +1,10 @@
 """nbgrader round trips: a solution earns full marks, an untouched exercise zero, one wrong part its points.
 
-How a part maps to its points (see ``course_lib.grading``): the answer cells of part ``<part>``
+How a part maps to its points (see ``course_lib.instructor.grading``): the answer cells of part ``<part>``
 have grade ids ``<part>_answer[_<suffix>]``, its test cells ``<part>_test[_<suffix>]``; the
 part is worth the points of its test cells. Replacing a part's answer cells with the
-exercise's stubs must cost exactly those points and nothing else.
+exercise's stubs must cost exactly those points and nothing else. ``autograde`` grades the
+students it is given as ``course grade`` grades a class (the same steps, the same outputs).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from course_lib.grading import autograde, cell_errors, convention_problems, part_scores, parts_of
-from course_lib.release import render_exercises
+from course_lib.instructor.class_grading import autograde, read_grades_csv
+from course_lib.instructor.grading import cell_errors, convention_problems, part_scores, parts_of
+from course_lib.instructor.release import render_exercises
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TOY = FIXTURES / "solutions" / "00_toy_assignment.ipynb"
@@ -83,14 +85,14 @@ def test_toy_parts_follow_the_grade_id_convention():
 def test_the_solution_earns_full_marks(toy):
     result, parts, _ = toy
     grade = result.students["solution"]
-    assert grade.success and grade.total == result.max_total == 4.0
+    assert grade.graded and grade.total == result.max_total == 4.0
     assert grade.scores == {"square_test": 1.0, "mean_test": 2.0, "mean_test_hidden": 1.0}
 
 
 def test_an_untouched_exercise_scores_a_real_zero(toy):
     result, _, _ = toy
     grade = result.students["exercise"]
-    assert grade.success and grade.status == "graded" and grade.error is None
+    assert grade.graded and grade.status == "graded" and grade.message == ""
     assert grade.total == 0.0 and set(grade.scores) == set(result.max_scores)
 
 
@@ -110,16 +112,26 @@ def test_the_first_part_stubbed_out_loses_exactly_its_points(toy):
 def test_a_submission_nbgrader_cannot_read_is_a_failure_not_a_zero(toy):
     result, _, _ = toy
     grade = result.students["unreadable"]
-    assert not grade.success and grade.status == "failed"
-    assert grade.total is None and grade.scores == {} and result.totals["unreadable"] is None
-    assert "JSON" in grade.reason
+    assert not grade.graded and grade.status == "not-a-notebook"
+    assert grade.total is None and grade.scores is None and result.totals["unreadable"] is None
+    assert "JSON" in grade.message
 
 
 def test_the_grading_kernel_runs_in_the_smoke_profile(toy):
     result, _, _ = toy
-    graded = json.loads(Path(result.students["solution"].notebook).read_text())
+    graded = json.loads(result.autograded_notebook("solution").read_text())
     printed = "".join("".join(out.get("text", "")) for cell in graded["cells"] for out in cell.get("outputs", []))
     assert "profile: smoke" in printed
+
+
+def test_autograde_writes_what_course_grade_writes(toy):
+    result, parts, _ = toy
+    rows = read_grades_csv(result.csv)
+    assert list(rows["wrong_square"]) == ["student", "status", *parts, "total", "max", "message"]
+    assert {s: (r["status"], r["total"]) for s, r in rows.items()} == {
+        s: (g.status, "" if g.total is None else f"{g.total:g}") for s, g in result.students.items()}
+    assert (rows["exercise"]["square"], rows["exercise"]["mean"], rows["exercise"]["max"]) == ("0", "0", "4")
+    assert (result.out / "feedback" / "exercise.html").is_file() and (result.out / "state.json").is_file()
 
 
 def test_a_missing_submission_is_refused_before_grading(tmp_path):
@@ -185,15 +197,16 @@ def real(request, tmp_path_factory):
 def test_real_solution_earns_full_marks(real):
     result, _, _ = real
     grade = result.students["solution"]
-    assert grade.success, grade.reason
-    assert grade.scores == result.max_scores, f"the solution fails its own tests: {cell_errors(grade.notebook)}"
+    assert grade.graded, grade.message
+    assert grade.scores == result.max_scores, (
+        f"the solution fails its own tests: {cell_errors(result.autograded_notebook('solution'))}")
 
 
 @pytest.mark.slow
 def test_real_untouched_exercise_scores_zero(real):
     result, _, _ = real
     grade = result.students["exercise"]
-    assert grade.success, grade.reason
+    assert grade.graded, grade.message
     assert {gid: s for gid, s in grade.scores.items() if s} == {}, "tests that pass without any answer"
 
 
@@ -201,9 +214,9 @@ def test_real_untouched_exercise_scores_zero(real):
 def test_real_first_part_stubbed_out_loses_exactly_its_points(real):
     result, parts, first = real
     grade = result.students["first_part_stubbed"]
-    assert grade.success, grade.reason
+    assert grade.graded, grade.message
     lost = {gid: result.max_scores[gid] - s for gid, s in grade.scores.items() if s < result.max_scores[gid]}
     assert lost == {gid: result.max_scores[gid] for gid in first.test_ids}, (
         f"stubbing out part {first.name!r} should cost exactly its tests {first.test_ids};"
-        f" errors: {cell_errors(grade.notebook)}")
+        f" errors: {cell_errors(result.autograded_notebook('first_part_stubbed'))}")
     assert part_scores(grade.scores, parts)[first.name] == 0.0

@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_lib.notebooks import find_parameters_cell, hygiene_problems, is_clean, strip_outputs
+from course_lib.instructor.notebooks import find_parameters_cell, hygiene_problems, is_clean, strip_outputs
 
 REPO = Path(__file__).resolve().parents[1]
 FOLDERS = ("lectures", "solutions", "exercises")

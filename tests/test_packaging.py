@@ -28,3 +28,37 @@ def test_environment_yml_and_lock_agree_with_pyproject(repo):
     assert conda == wanted
     for name, version in wanted.items():
         assert lock.get(name) == version, f"constraints.txt pins {name}=={lock.get(name)}, pyproject {version}"
+
+
+def _imported_packages(folder) -> set[str]:
+    """The top-level names of the packages that the Python files under ``folder`` import (relative imports left out)."""
+    import ast
+
+    names = set()
+    for path in folder.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return names
+
+
+def test_every_third_party_package_that_is_imported_is_declared(repo):
+    import sys
+    from importlib.metadata import packages_distributions
+
+    project = tomllib.loads((repo / "pyproject.toml").read_text())["project"]
+    declared = set(_pins(project["dependencies"]))
+    with_tests = declared | set(_pins(project["optional-dependencies"]["test"]))
+    distributions = packages_distributions()
+    for folder, allowed in (("course_lib", declared), ("benchmarks", declared), ("tests", with_tests)):
+        third_party = sorted(name for name in _imported_packages(repo / folder)
+                             if name not in sys.stdlib_module_names and name not in ("course_lib", "__future__"))
+        assert third_party, folder
+        undeclared = {}
+        for name in third_party:
+            dists = {d.lower().replace("_", "-") for d in distributions.get(name, [])}
+            if not dists & allowed:
+                undeclared[name] = sorted(dists) or "no installed distribution"
+        assert not undeclared, f"{folder}/ imports packages that pyproject.toml does not declare: {undeclared}"

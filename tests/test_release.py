@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from course_lib.release import add_source, check_exercises, find_leaks, generate_exercises, render_exercises
+from course_lib.instructor.nbgrader_setup import add_source
+from course_lib.instructor.release import check_exercises, find_leaks, generate_exercises, render_exercises
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TOY = FIXTURES / "solutions" / "00_toy_assignment.ipynb"
@@ -56,7 +61,7 @@ def test_exercise_keeps_visible_tests_and_replaces_answers_and_hidden_tests(cour
 
 
 def test_exercise_has_no_outputs_counts_or_widget_state(course):
-    from course_lib.notebooks import hygiene_problems
+    from course_lib.instructor.notebooks import hygiene_problems
 
     nb = json.loads((course / "exercises" / "00_toy_assignment.ipynb").read_text())
     assert hygiene_problems(nb) == []
@@ -164,3 +169,100 @@ def test_committed_exercise_equals_a_fresh_generation(solution, fresh_exercises)
 def test_committed_exercise_leaks_nothing_and_has_a_source(exercise):
     assert (REPO / "solutions" / exercise.name).is_file(), f"{exercise} has no source in solutions/"
     assert find_leaks(json.loads(exercise.read_text(encoding="utf-8")), str(exercise)) == []
+
+
+# --------------------------------------------------------------------------- the student bundle
+
+STUDENT_PYTHON = """\
+import runpy
+import sys
+
+# a student's environment has no editable install of the course's repository: drop its finder, which would
+# otherwise find modules that the bundle lacks in the checkout
+sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable__")]
+module = sys.argv.pop(1)  # python student_python.py MODULE ARGS...: like python -m MODULE ARGS...
+runpy.run_module(module, run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def student_copy(tmp_path_factory) -> Path:
+    """The student bundle of the repository, built and unzipped; its top folder."""
+    from course_lib.instructor.release import BUNDLE_NAME, build_bundle
+
+    folder = tmp_path_factory.mktemp("bundle")
+    bundle = build_bundle(folder / "bundle.zip", root=REPO)
+    with zipfile.ZipFile(bundle) as zf:
+        zf.extractall(folder / "unzipped")
+    return folder / "unzipped" / BUNDLE_NAME
+
+
+def _as_student(root: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run ``python <args>`` with nothing but the unzipped bundle on the path, in its folder."""
+    script = root.parent / "student_python.py"
+    script.write_text(STUDENT_PYTHON)
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    return subprocess.run([sys.executable, str(script), *args], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_the_bundle_leaves_the_instructors_tools_out(student_copy):
+    course_lib = student_copy / "course_lib"
+    assert (course_lib / "cli.py").is_file() and (course_lib / "data" / "download.py").is_file()
+    assert not (course_lib / "instructor").exists()
+    assert (REPO / "course_lib" / "instructor" / "class_grading.py").is_file()  # it is there to be left out
+
+
+def test_the_bundle_check_refuses_the_instructors_tools():
+    from course_lib.instructor.release import bundle_leaks
+
+    problems = bundle_leaks({"course_lib/instructor/grading.py": b"def grade(): ...\n", "course_lib/cli.py": b""})
+    assert problems == ["course_lib/instructor/grading.py: instructor material (the course_lib.instructor package)"]
+
+
+def test_in_the_bundle_course_data_works_and_the_instructors_commands_say_they_are_not_there(student_copy):
+    listing = _as_student(student_copy, "course_lib", "data", "list")
+    assert listing.returncode == 0, listing.stderr
+    assert "binarized-mnist" in listing.stdout and "tiny-shakespeare" in listing.stdout
+    for command in (["grade", "01", "submissions", "--jobs", "2"], ["release", "--check"], ["run", "--help"]):
+        done = _as_student(student_copy, "course_lib", *command)
+        assert done.returncode == 2, (command, done.stdout, done.stderr)
+        assert "the instructor's tools are not part of the student bundle" in done.stderr, done.stderr
+
+
+def test_every_module_of_the_student_library_imports_without_the_instructors_tools(student_copy):
+    check = student_copy.parent / "import_all.py"
+    check.write_text(
+        "import importlib, pkgutil, sys\n"
+        "import course_lib\n"
+        f"assert course_lib.__file__.startswith({str(student_copy)!r}), course_lib.__file__\n"
+        "names = [m.name for m in pkgutil.walk_packages(course_lib.__path__, 'course_lib.')]\n"
+        "for name in names:\n"
+        "    if name != 'course_lib.__main__':  # that one runs the command\n"
+        "        importlib.import_module(name)\n"
+        "assert 'course_lib.data.download' in names and 'course_lib.cli' in names, names\n"
+        "assert not [m for m in sys.modules if m.startswith('course_lib.instructor')]\n"
+        "print(len(names), 'modules')\n")
+    done = _as_student(student_copy, "import_all")
+    assert done.returncode == 0, done.stderr
+    assert "modules" in done.stdout
+
+
+def test_no_module_of_the_student_library_imports_the_instructors_tools():
+    """Only ``course_lib.cli`` names the instructor's package, to load its commands where they are."""
+    import ast
+
+    found = []
+    for path in sorted((REPO / "course_lib").rglob("*.py")):
+        inside = path.relative_to(REPO / "course_lib")
+        if inside.parts[0] == "instructor":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            if any(name == "course_lib.instructor" or name.startswith("course_lib.instructor.") for name in names):
+                found.append(f"{inside}:{node.lineno}")
+    assert [where.split(":")[0] for where in found] == ["cli.py"], found

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from course_lib.submissions import discover, notebook_problem, read_roster, student_id, unpack_zip
+from course_lib.instructor.submissions import discover, notebook_problem, read_roster, student_id, unpack_zip
 
 NB = "01_x.ipynb"
 NOTEBOOK = json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})

@@ -27,10 +27,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from course_lib.results import collect_results
-from course_lib.runtime import describe_hardware, resolve_profile
+import course_lib
+from course_lib.files import atomic_write
+from course_lib.results import collect_results, markdown_table
+from course_lib.runtime import PROFILE_ENV, STATIC_WIDGETS_ENV, describe_hardware, resolve_profile
 
-KERNEL_ENV = {"COURSE_STATIC_WIDGETS": "1"}
+KERNEL_ENV = {STATIC_WIDGETS_ENV: "1"}
 """Environment variables that every headless kernel of the course gets (besides the profile)."""
 
 CELL_METADATA_NOISE = ("execution", "papermill", "widgets", "ExecuteTime")
@@ -43,9 +45,9 @@ NOTEBOOK_METADATA_NOISE = ("widgets", "papermill")
 # --------------------------------------------------------------------------- kernel set-up
 
 
-def _package_root() -> Path | None:
+def package_root() -> Path | None:
     """The folder that holds ``course_lib`` when it runs from a checkout (None when installed)."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(course_lib.__file__).resolve().parent.parent
     return None if root.name in ("site-packages", "dist-packages") else root
 
 
@@ -58,8 +60,8 @@ def kernel_environment(profile: str, **extra: str) -> Iterator[dict[str, str]]:
     (so the kernel imports the same library as the runner). Restores the previous
     environment on exit. Yields the variables that were set.
     """
-    wanted = {"COURSE_PROFILE": resolve_profile(profile), **KERNEL_ENV, **extra}
-    root = _package_root()
+    wanted = {PROFILE_ENV: resolve_profile(profile), **KERNEL_ENV, **extra}
+    root = package_root()
     if root is not None:
         old = os.environ.get("PYTHONPATH")
         wanted["PYTHONPATH"] = str(root) + (os.pathsep + old if old else "")
@@ -214,44 +216,32 @@ def run_notebooks(
 # --------------------------------------------------------------------------- the results table
 
 
-def _format_value(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return "" if value is None else str(value)
-
-
-def _cell(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+RESULTS_COLUMNS = ("notebook", "status", "result", "value", "unit", "seconds", "profile", "hardware")
+"""The columns of ``results.md``."""
 
 
 def results_table(runs: Iterable[NotebookRun], hardware: str | None = None) -> str:
     """A markdown table with one row per recorded result (one row for a notebook with none).
 
-    Columns: notebook, status, result, value, unit, seconds, profile, hardware.
+    Columns: :data:`RESULTS_COLUMNS`; values to 4 significant digits, seconds to 0.1 s.
     """
     hardware = describe_hardware() if hardware is None else hardware
-    header = ["notebook", "status", "result", "value", "unit", "seconds", "profile", "hardware"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for run in runs:
         status = run.status if run.error is None else f"{run.status}: {run.error}"
-        rows = run.results or [{"name": "", "value": None, "unit": ""}]
-        for rec in rows:
-            row = [run.notebook, status, rec.get("name", ""), _format_value(rec.get("value")), rec.get("unit", ""),
-                   f"{run.seconds:.1f}", run.profile, hardware]
-            lines.append("| " + " | ".join(_cell(x) for x in row) + " |")
-    return "\n".join(lines) + "\n"
+        for rec in run.results or [{"name": "", "value": None, "unit": ""}]:
+            rows.append([run.notebook, status, rec.get("name", ""), rec.get("value"), rec.get("unit", ""),
+                         f"{run.seconds:.1f}", run.profile, hardware])
+    return markdown_table(RESULTS_COLUMNS, rows, floatfmt=".4g")
 
 
 def write_results(runs: list[NotebookRun], folder: str | Path, hardware: str | None = None) -> tuple[Path, Path]:
     """Write ``results.md`` (the table of :func:`results_table`) and ``results.json`` into ``folder``."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     hardware = describe_hardware() if hardware is None else hardware
-    md = folder / "results.md"
-    md.write_text(results_table(runs, hardware), encoding="utf-8")
-    js = folder / "results.json"
+    md = atomic_write(folder / "results.md", results_table(runs, hardware))
     payload = {"hardware": hardware, "runs": [asdict(run) for run in runs]}
-    js.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+    js = atomic_write(folder / "results.json", json.dumps(payload, indent=1) + "\n")
     return md, js
 
 
@@ -276,6 +266,12 @@ def load_runs(build_dir: str | Path) -> tuple[list[NotebookRun], str]:
 
 
 # --------------------------------------------------------------------------- hygiene
+
+
+def cell_source(cell: Mapping[str, Any]) -> str:
+    """A cell's source as one string (nbformat stores it as a string or a list of lines)."""
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)
 
 
 def strip_outputs(nb: Any) -> Any:

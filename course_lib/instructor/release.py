@@ -9,160 +9,35 @@ execution counts or widget state; nbformat's JSON with indent 1 and a final newl
 so that generating twice gives the same bytes. :func:`check_exercises` reports exercises
 that are missing, extra or stale, and any answer, hidden test or the words
 "solution"/"instructor" that leaked into an exercise. :func:`build_bundle` zips what
-students get: the exercises, the lectures, ``course_lib`` and the environment files.
+students get: the exercises, the lectures, the student's ``course_lib`` (without this
+``course_lib.instructor`` package) and the environment files.
 
-Only the notebook is copied into the nbgrader course (never, e.g., a paired jupytext
-``.py``, which holds the answers), plus the data files that the notebook declares in
-its metadata: ``{"course": {"files": ["relative/path", ...]}}``, paths relative to the
-notebook's folder.
+Only the notebook and the data files it declares reach the nbgrader course
+(:func:`course_lib.instructor.nbgrader_setup.add_source`).
 """
 
 from __future__ import annotations
 
-import functools
 import json
-import os
 import re
-import shutil
-import sys
 import tempfile
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from course_lib.notebooks import strip_outputs
+from course_lib.files import atomic_file
+from course_lib.instructor.nbgrader_setup import add_source, declared_files, generate_assignment, nbgrader_api
+from course_lib.instructor.notebooks import cell_source, strip_outputs
 
 LEAK_MARKERS = tuple(f"### {edge} {block}" for block in ("SOLUTION", "HIDDEN TESTS", "MARK SCHEME")
                      for edge in ("BEGIN", "END"))
 """nbgrader's delimiters (``### BEGIN`` / ``### END`` around a solution, hidden tests or a mark
-scheme): none may survive into a student's notebook. Built from parts, so that this file, which
-students get with ``course_lib``, does not spell them out."""
+scheme): none may survive into a student's notebook. Built from parts, so that no file of the
+course's library spells them out (a search for leaks finds only the notebooks' own)."""
 
 LEAK_WORDS = re.compile(r"\b(solutions?|instructors?)\b", re.IGNORECASE)
 """Words that give away an instructor's version; checked in cell sources only (not nbgrader's metadata)."""
-
-
-# --------------------------------------------------------------------------- nbgrader plumbing
-
-
-def _with_venv_on_path() -> None:
-    """Put this interpreter's ``bin/`` first on PATH: nbgrader's gradebook runs ``alembic`` from there."""
-    bin_dir = str(Path(sys.executable).parent)
-    parts = os.environ.get("PATH", "").split(os.pathsep)
-    if not parts or parts[0] != bin_dir:
-        os.environ["PATH"] = os.pathsep.join([bin_dir, *[p for p in parts if p and p != bin_dir]])
-
-
-def _alembic_head_in_process() -> None:
-    """Let nbgrader find its gradebook schema version in this process.
-
-    nbgrader asks a subprocess (``alembic heads``) for the version of a new gradebook,
-    which re-imports nbgrader and costs seconds per course directory; alembic's Python
-    API gives the same answer at once. Falls back to nbgrader's own way on any error.
-    """
-    import nbgrader.api
-
-    original = nbgrader.api.get_alembic_version
-    if getattr(original, "in_process", False):
-        return
-
-    @functools.cache
-    def get_alembic_version() -> str:
-        try:
-            from alembic.config import Config as AlembicConfig
-            from alembic.script import ScriptDirectory
-            from nbgrader.dbutil import ALEMBIC_DIR
-
-            cfg = AlembicConfig()
-            cfg.set_main_option("script_location", ALEMBIC_DIR)
-            head = ScriptDirectory.from_config(cfg).get_current_head()
-            if head:
-                return head
-        except Exception:  # noqa: BLE001 -- any trouble: ask alembic the slow way
-            pass
-        return original()
-
-    get_alembic_version.in_process = True
-    nbgrader.api.get_alembic_version = get_alembic_version
-
-
-def nbgrader_api(root: str | Path, **config: dict[str, Any]):
-    """An ``nbgrader.apps.NbGraderAPI`` for the course directory ``root`` (gradebook ``root/gradebook.db``).
-
-    ``config`` holds extra traitlets sections, e.g. ``Execute={"timeout": 60}``. nbgrader's
-    own configuration files are not read: the course directory is set explicitly.
-    """
-    _with_venv_on_path()
-    _alembic_head_in_process()
-    from nbgrader.apps import NbGraderAPI
-    from traitlets.config import Config
-
-    root = Path(root).resolve()
-    (root / "exchange").mkdir(parents=True, exist_ok=True)  # unused, but nbgrader complains when it is absent
-    cfg = Config()
-    cfg.CourseDirectory.root = str(root)
-    cfg.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
-    cfg.Exchange.root = str(root / "exchange")
-    cfg.NbGraderAPI.log_level = "WARN"
-    for section, values in config.items():
-        for key, value in values.items():
-            setattr(getattr(cfg, section), key, value)
-    return NbGraderAPI(config=cfg)
-
-
-def declared_files(notebook: str | Path) -> list[Path]:
-    """The data files a notebook declares in ``metadata.course.files`` (relative to its folder).
-
-    Raises ValueError when a declared file is missing or lies outside the notebook's folder.
-    """
-    notebook = Path(notebook)
-    nb = json.loads(notebook.read_text(encoding="utf-8"))
-    names = nb.get("metadata", {}).get("course", {}).get("files", [])
-    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
-        raise ValueError(f"{notebook}: metadata.course.files should be a list of paths, got {names!r}")
-    folder = notebook.resolve().parent
-    files = []
-    for name in names:
-        path = (folder / name).resolve()
-        if not path.is_relative_to(folder):
-            raise ValueError(f"{notebook}: declared file {name!r} lies outside the notebook's folder")
-        if not path.exists():
-            raise ValueError(f"{notebook}: declared file {name!r} does not exist")
-        files.append(path)
-    return files
-
-
-def add_source(root: str | Path, notebook: str | Path, assignment: str | None = None) -> Path:
-    """Copy a source notebook (and its declared files, nothing else) into ``root/source/<assignment>/``.
-
-    The assignment and the notebook are both named after the notebook's stem unless
-    ``assignment`` is given. Replaces an earlier copy. Returns the assignment's folder.
-    """
-    notebook = Path(notebook)
-    if not notebook.is_file():
-        raise FileNotFoundError(f"no source notebook at {notebook}")
-    assignment = assignment or notebook.stem
-    target = Path(root) / "source" / assignment
-    if target.exists():
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
-    shutil.copyfile(notebook, target / notebook.name)
-    folder = notebook.resolve().parent
-    for path in declared_files(notebook):
-        dest = target / path.relative_to(folder)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if path.is_dir():
-            shutil.copytree(path, dest)
-        else:
-            shutil.copyfile(path, dest)
-    return target
-
-
-def _raise_on_failure(result: dict[str, Any], what: str) -> None:
-    if not result.get("success"):
-        details = (result.get("log") or "") + (result.get("error") or "")
-        raise RuntimeError(f"nbgrader could not {what}:\n{details.strip()}")
 
 
 # --------------------------------------------------------------------------- generation
@@ -201,7 +76,7 @@ def render_exercises(solutions: Iterable[str | Path]) -> dict[str, str]:
         api = nbgrader_api(root)
         for notebook in solutions:
             stem = notebook.stem
-            _raise_on_failure(api.generate_assignment(stem, force=True, create=True), f"generate {notebook}")
+            generate_assignment(api, stem, str(notebook))
             released = root / "release" / stem / notebook.name
             texts[stem] = normalise_notebook(json.loads(released.read_text(encoding="utf-8")))
     return texts
@@ -228,16 +103,11 @@ def generate_exercises(solutions_dir: str | Path = "solutions", exercises_dir: s
 # --------------------------------------------------------------------------- checks
 
 
-def _source(cell: dict[str, Any]) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else str(src)
-
-
 def find_leaks(nb: Any, name: str = "exercise") -> list[str]:
     """Answers, hidden tests or giveaway words in a student notebook's cell sources; one line each."""
     problems = []
     for i, cell in enumerate(nb.get("cells", [])):
-        source = _source(cell)
+        source = cell_source(cell)
         for marker in LEAK_MARKERS:
             if marker in source:
                 problems.append(f"{name}, cell {i}: leaks nbgrader's {marker!r} block")
@@ -301,6 +171,9 @@ def check_exercises(solutions_dir: str | Path = "solutions", exercises_dir: str 
 BUNDLE_NAME = "dgm-course"
 """The name of the student bundle: its zip is ``<name>.zip`` with one top folder ``<name>/``."""
 
+INSTRUCTOR_PACKAGE = "instructor"
+"""The subpackage of ``course_lib`` that holds the instructor's tools: left out of the bundle."""
+
 BUNDLE_FILES = ("pyproject.toml", "constraints.txt", "environment.yml", "Makefile")
 """Files of the repository's root that students get as they are."""
 
@@ -359,8 +232,10 @@ def _bundle_members(root: Path, exercises_dir: Path, solutions_dir: Path) -> dic
     if not (package / "__init__.py").is_file():
         raise FileNotFoundError(f"no course_lib package in {root.resolve()}: run from the repository's root")
     for path in sorted(package.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".pyo"):
-            members[f"course_lib/{path.relative_to(package).as_posix()}"] = path
+        inside = path.relative_to(package)
+        if (path.is_file() and inside.parts[0] != INSTRUCTOR_PACKAGE and "__pycache__" not in inside.parts
+                and path.suffix not in (".pyc", ".pyo")):
+            members[f"course_lib/{inside.as_posix()}"] = path
     for name in BUNDLE_FILES:
         if (root / name).is_file():
             members[name] = root / name
@@ -369,12 +244,15 @@ def _bundle_members(root: Path, exercises_dir: Path, solutions_dir: Path) -> dic
 
 
 def bundle_leaks(members: dict[str, Path | bytes]) -> list[str]:
-    """What in a bundle gives answers away: a ``solutions`` or ``tests`` path, nbgrader's delimiters in any file."""
+    """What in a bundle gives answers away: a ``solutions`` or ``tests`` path, the instructor's tools, nbgrader's
+    delimiters in any file."""
     problems = []
     for name, content in members.items():
         parts = name.split("/")
         if "solutions" in parts or "tests" in parts:
             problems.append(f"{name}: instructor material (a solutions or tests folder)")
+        if parts[:2] == ["course_lib", INSTRUCTOR_PACKAGE]:
+            problems.append(f"{name}: instructor material (the course_lib.{INSTRUCTOR_PACKAGE} package)")
         data = content if isinstance(content, bytes) else content.read_bytes()
         text = data.decode("utf-8", errors="replace")
         for marker in LEAK_MARKERS:
@@ -390,9 +268,10 @@ def build_bundle(out: str | Path | None = None, root: str | Path = ".", exercise
     """Write the student bundle, a zip of ``<BUNDLE_NAME>/`` holding what students need, and return its path.
 
     The bundle holds ``exercises/`` (with the data files each exercise declares),
-    ``lectures/``, the ``course_lib`` package, the environment files (``pyproject.toml``,
-    ``constraints.txt``, ``environment.yml``, ``Makefile``) and a README for students; never
-    ``solutions/`` or ``tests/``. Entries are sorted and dated 1980-01-01, so that the same
+    ``lectures/``, the ``course_lib`` package without ``course_lib/instructor/`` (its ``course data``
+    command works, the instructor's commands say that they are not there), the environment files
+    (``pyproject.toml``, ``constraints.txt``, ``environment.yml``, ``Makefile``) and a README for
+    students; never ``solutions/`` or ``tests/``. Entries are sorted and dated 1980-01-01, so that the same
     files give the same bytes. ``out`` defaults to ``build/release/<BUNDLE_NAME>.zip``
     under ``root``. Raises RuntimeError, writing nothing, when anything in it would give
     answers away (:func:`bundle_leaks`).
@@ -405,9 +284,7 @@ def build_bundle(out: str | Path | None = None, root: str | Path = ".", exercise
     problems = bundle_leaks(members)
     if problems:
         raise RuntimeError("the student bundle would give answers away:\n" + "\n".join(problems))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    with atomic_file(out, "wb") as fh, zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name in sorted(members):
             content = members[name]
             data = content if isinstance(content, bytes) else content.read_bytes()
@@ -415,5 +292,4 @@ def build_bundle(out: str | Path | None = None, root: str | Path = ".", exercise
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, data)
-    tmp.replace(out)
     return out

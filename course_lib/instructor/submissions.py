@@ -26,7 +26,6 @@ import hashlib
 import io
 import re
 import shutil
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Iterable
@@ -381,8 +380,3 @@ def discover(path: str | Path, assignment: str, notebook_names: Iterable[str],
             found.submissions[sid] = Submission(sid, problem="missing", message="in the roster, but nothing submitted")
     found.submissions = dict(sorted(found.submissions.items()))
     return found
-
-
-def temporary_workdir() -> Path:
-    """A new private temporary folder (the caller removes it)."""
-    return Path(tempfile.mkdtemp(prefix="course-submissions-"))
