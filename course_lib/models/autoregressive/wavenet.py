@@ -196,7 +196,7 @@ class WaveNet(nn.Module):
         return torch.stack([self._step(self._input_at(x, t), queues, t) for t in range(x.shape[1])], dim=-1)
 
     @torch.no_grad()
-    def sample(self, n: int, *, length: int, generator: torch.Generator | None = None, prompt: Tensor | None = None,
+    def sample(self, n: int, *, generator: torch.Generator | None = None, length: int, prompt: Tensor | None = None,
                temperature: float = 1.0, fast: bool = True) -> Tensor:
         """Sample ``n`` sequences of ``length`` new tokens after ``prompt`` ((P,) or (n, P) long).
 
