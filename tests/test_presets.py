@@ -198,6 +198,8 @@ def test_build_model_passes_extra_arguments_and_names_every_problem():
         build_model("histogram", preset("histogram", "smoke"))
     with pytest.raises(KeyError, match="'vae' does not exist"):
         build_model("vae", {"model": {}})
+    with pytest.raises(KeyError, match="'model' dict.*'n_check'"):
+        build_model("made", preset("histogram", "smoke"))
     with pytest.raises(TypeError, match="WaveNet.*vocab_size"):
         build_model("wavenet", preset("wavenet", "smoke"))
     with pytest.raises(TypeError, match="hidden_sizes given both"):

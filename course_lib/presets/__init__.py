@@ -78,7 +78,6 @@ MODELS: dict[str, type[nn.Module]] = _collect("MODELS")
 """The class that :func:`build_model` builds for each preset name that has ``model`` arguments."""
 
 
-
 def preset(model: str, profile: str) -> dict[str, Any]:
     """A deep copy of the settings of ``model`` in ``profile`` (safe to modify).
 
@@ -122,6 +121,9 @@ def build_model(name: str, settings: dict[str, Any], **extra: Any) -> nn.Module:
     if name not in MODELS:
         kind = "sizes an experiment and has no model to build" if name in PRESETS else "does not exist"
         raise KeyError(f"preset {name!r} {kind}; presets with a model: {', '.join(MODELS)}")
+    if not isinstance(settings.get("model"), dict):
+        raise KeyError(f"build_model({name!r}) needs settings with a 'model' dict of arguments, as "
+                       f"preset({name!r}, profile) gives; got the keys {', '.join(map(repr, settings))}")
     cls = MODELS[name]
     arguments = dict(settings["model"])
     repeated = sorted(set(arguments) & set(extra))
