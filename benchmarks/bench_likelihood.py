@@ -1,7 +1,7 @@
 """Benchmark of topic 01's likelihood models: quality, training cost and sampling speed.
 
-Trains the headline models with the settings of a profile (``course_lib.presets``, the
-same settings the lecture uses), then measures
+Builds and trains the headline models with the settings of a profile
+(``course_lib.presets.topic01``, through the same factory as the lecture), then measures
 
 * test NLL on binarized MNIST in nats per image (and bits/dim), on the preset's test
   subset and on the full 10,000-image test set,
@@ -31,9 +31,8 @@ import torch
 
 from course_lib.data import CharVocab, char_dataset, load_binarized_mnist, load_tiny_shakespeare, make_loader
 from course_lib.metrics import nats_to_bits_per_dim
-from course_lib.models import MADE, GatedPixelCNN, GatedPixelCNNConfig, PixelCNN, PixelCNNConfig, WaveNet
 from course_lib.plots import results_table
-from course_lib.presets import fit_preset, preset
+from course_lib.presets import build_and_fit, preset
 from course_lib.runtime import describe_hardware, get_device, resolve_profile, seed_everything
 from course_lib.training import evaluate
 
@@ -55,14 +54,6 @@ def _timed(fn, device: torch.device) -> tuple[object, float]:
     return out, time.perf_counter() - start
 
 
-def _build_image_model(name: str, settings: dict) -> torch.nn.Module:
-    if name == "made":
-        return MADE(**settings["model"])
-    if name == "pixelcnn":
-        return PixelCNN(PixelCNNConfig(**settings["model"]))
-    return GatedPixelCNN(GatedPixelCNNConfig(**settings["model"]))
-
-
 def bench_image_model(name: str, profile: str, device: torch.device, seed: int) -> dict:
     """Train one binarized-MNIST model with its preset; measure NLL, cost and sampling speed."""
     s = preset(name, profile)
@@ -70,13 +61,12 @@ def bench_image_model(name: str, profile: str, device: torch.device, seed: int) 
     x_train = load_binarized_mnist("train", subset=s["n_train"])
     x_test = load_binarized_mnist("test", subset=s["n_test"])
     x_test_full = load_binarized_mnist("test")
-    model = _build_image_model(name, s).to(device)
-    n_params = sum(p.numel() for p in model.parameters())
-    history = fit_preset(model, x_train, x_test, s, n_dims=784, device=device, seed=seed, desc=name, progress=False)
+    model, history = build_and_fit(name, s, x_train, x_test, n_dims=784, device=device, seed=seed, desc=name,
+                                   progress=False)
     full = evaluate(model, make_loader(x_test_full, 500, device=device), device=device)
     row = {
         "model": name,
-        "params": n_params,
+        "params": sum(p.numel() for p in model.parameters()),
         "train images": len(x_train),
         "epochs": s["epochs"],
         "test NLL (nats/image)": history.test_nats[-1],
@@ -112,15 +102,15 @@ def bench_wavenet(profile: str, device: torch.device, seed: int) -> dict:
     test = char_dataset(text, s["seq_len"], vocab, split="test").tensors[0]
     train = train[: s["n_train"]] if s["n_train"] else train
     test = test[: s["n_test"]] if s["n_test"] else test
-    model = WaveNet(len(vocab), **s["model"]).to(device)
-    history = fit_preset(model, train, test, s, n_dims=s["seq_len"], device=device, seed=seed, desc="wavenet",
-                         progress=False)
+    model, history = build_and_fit("wavenet", s, train, test, n_dims=s["seq_len"],
+                                   model_args={"vocab_size": len(vocab)}, device=device, seed=seed, desc="wavenet",
+                                   progress=False)
     length = s["timing_length"]
     seconds = {}
-    for cached in (False, True):
-        model.generate(1, 8, generator=torch.Generator().manual_seed(seed), cached=cached)  # warm-up
-        _, seconds[cached] = _timed(
-            lambda c=cached: model.generate(1, length, generator=torch.Generator().manual_seed(seed), cached=c), device)
+    for fast in (False, True):
+        model.sample(1, length=8, generator=torch.Generator().manual_seed(seed), fast=fast)  # warm-up
+        _, seconds[fast] = _timed(lambda f=fast: model.sample(1, length=length, fast=f,
+                                                              generator=torch.Generator().manual_seed(seed)), device)
     slow, fast = seconds[False], seconds[True]
     return {
         "model": "wavenet",
@@ -150,7 +140,7 @@ def write_report(rows: list[dict], profile: str, device: torch.device, out: Path
         f"- measured: {dt.datetime.now().isoformat(timespec='minutes')}, wall time {seconds / 60:.1f} min",
         f"- hardware: {describe_hardware()} ({platform.platform()}); device `{device}`",
         f"- command: `python benchmarks/bench_likelihood.py --profile {profile}`",
-        "- settings: `course_lib/presets.py` (the lecture's own); data: binarized MNIST "
+        "- settings: `course_lib/presets/topic01.py` (the lecture's own); data: binarized MNIST "
         "(Larochelle & Murray), test NLL in nats per image; Tiny Shakespeare in bits per character",
         "",
     ]

@@ -4,7 +4,7 @@ import pytest
 import torch
 from scipy.stats import chi2
 
-from course_lib.models.histogram import Histogram, TwoVariableAR, histogram_mle, sample_categorical
+from course_lib.models.autoregressive.histogram import Histogram, TwoVariableAR, histogram_mle, sample_categorical
 
 
 def _frequencies(samples: torch.Tensor, n_bins: int) -> torch.Tensor:
@@ -79,7 +79,7 @@ def test_inverse_cdf_sample_frequencies_match_probs():
 
 def test_sample_categorical_draws_each_row_from_its_own_distribution():
     probs = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.2, 0.8, 0.0]]).expand(20_000, 3, 3)
-    k = sample_categorical(probs, torch.Generator().manual_seed(4))  # (20000, 3)
+    k = sample_categorical(probs, generator=torch.Generator().manual_seed(4))  # (20000, 3)
     assert (k[:, 0] == 0).all() and (k[:, 1] == 2).all()
     assert _frequencies(k[:, 2], 3)[1].item() == pytest.approx(0.8, abs=0.01)
 

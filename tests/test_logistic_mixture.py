@@ -2,7 +2,7 @@ import pytest
 import torch
 from scipy.stats import chi2
 
-from course_lib.models.logistic_mixture import (
+from course_lib.models.autoregressive.logistic_mixture import (
     DiscretizedLogisticMixture,
     discretized_logistic_mixture_log_prob,
     sample_discretized_logistic_mixture,

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch.autograd.functional import jacobian
 
-from course_lib.models.made import MADE, MaskedLinear, made_degrees, made_masks
+from course_lib.models.autoregressive.made import MADE, MaskedLinear, made_degrees, made_masks
 
 
 def _all_binary(d: int) -> torch.Tensor:
@@ -60,7 +60,8 @@ def test_masked_linear_ignores_masked_weights():
 def test_autoregressive_property_by_jacobian_for_random_orderings(seed, direct):
     d = 6
     torch.manual_seed(seed)
-    model = MADE(d, [32, 32], n_masks=3, natural_ordering=False, seed=seed, direct_connection=direct).double()
+    model = MADE(d, hidden_sizes=[32, 32], n_masks=3, natural_ordering=False, seed=seed,
+                 direct_connection=direct).double()
     for m in range(model.n_masks):
         model.set_mask(m)
         order = model.order.tolist()
@@ -75,7 +76,7 @@ def test_autoregressive_property_by_jacobian_for_random_orderings(seed, direct):
 
 
 def test_first_dimension_in_the_ordering_is_unconditional():
-    model = MADE(4, [16], natural_ordering=False, seed=3).double()
+    model = MADE(4, hidden_sizes=[16], natural_ordering=False, seed=3).double()
     first = model.order[0].item()
     logits = model(_all_binary(4))
     assert torch.allclose(logits[:, first], logits[0, first].expand(16))
@@ -84,14 +85,14 @@ def test_first_dimension_in_the_ordering_is_unconditional():
 @pytest.mark.parametrize("natural", [True, False])
 def test_probabilities_of_all_binary_inputs_sum_to_one(natural):
     torch.manual_seed(0)
-    model = MADE(3, [8, 8], natural_ordering=natural, seed=1).double()
+    model = MADE(3, hidden_sizes=[8, 8], natural_ordering=natural, seed=1).double()
     x = _all_binary(3)  # (8, 3)
     assert torch.exp(-model.nll(x)).sum().item() == pytest.approx(1.0, abs=1e-12)
 
 
 def test_images_are_flattened_and_probabilities_still_sum_to_one():
     torch.manual_seed(1)
-    model = MADE(4, [10], seed=2).double()
+    model = MADE(4, hidden_sizes=[10], seed=2).double()
     x = _all_binary(4)
     images = x.reshape(16, 1, 2, 2)
     assert torch.allclose(model.nll(images), model.nll(x))
@@ -99,7 +100,7 @@ def test_images_are_flattened_and_probabilities_still_sum_to_one():
 
 
 def test_nll_is_the_sum_of_bernoulli_cross_entropies():
-    model = MADE(3, [5]).double()
+    model = MADE(3, hidden_sizes=[5]).double()
     x = torch.tensor([[1.0, 0.0, 1.0]], dtype=torch.float64)
     p = torch.sigmoid(model(x))[0]
     expected = -(torch.log(p[0]) + torch.log(1 - p[1]) + torch.log(p[2]))
@@ -108,7 +109,7 @@ def test_nll_is_the_sum_of_bernoulli_cross_entropies():
 
 def test_sample_frequencies_match_the_exact_probabilities():
     torch.manual_seed(2)
-    model = MADE(3, [16], natural_ordering=False, seed=4).double()
+    model = MADE(3, hidden_sizes=[16], natural_ordering=False, seed=4).double()
     with torch.no_grad():
         for layer in model.layers:
             layer.weight.mul_(3)  # a less uniform distribution
@@ -124,13 +125,13 @@ def test_sample_frequencies_match_the_exact_probabilities():
 
 
 def test_ensemble_of_one_ordering_equals_nll():
-    model = MADE(5, [20], n_masks=4, natural_ordering=False).double().eval()
+    model = MADE(5, hidden_sizes=[20], n_masks=4, natural_ordering=False).double().eval()
     x = _all_binary(5)
     assert torch.allclose(model.nll_ensemble(x, n_orderings=1), model.nll(x), atol=1e-12)
 
 
 def test_ensemble_averages_the_probabilities_of_its_orderings():
-    model = MADE(3, [10], n_masks=3, natural_ordering=False, seed=7).double().eval()
+    model = MADE(3, hidden_sizes=[10], n_masks=3, natural_ordering=False, seed=7).double().eval()
     x = _all_binary(3)
     per_mask = []
     for m in range(3):
@@ -144,7 +145,7 @@ def test_ensemble_averages_the_probabilities_of_its_orderings():
 
 
 def test_training_mode_moves_to_a_new_mask_each_minibatch():
-    model = MADE(6, [16], n_masks=3, natural_ordering=False, seed=0)
+    model = MADE(6, hidden_sizes=[16], n_masks=3, natural_ordering=False, seed=0)
     x = torch.zeros(2, 6)
     orders = []
     for _ in range(3):
@@ -165,7 +166,7 @@ def test_made_learns_a_small_joint_distribution():
     x = torch.stack([(cells >> 2) & 1, (cells >> 1) & 1, cells & 1], dim=1).float()
     empirical = torch.bincount(cells, minlength=8).float() / 2000
     torch.manual_seed(8)
-    model = MADE(3, [32, 32])
+    model = MADE(3, hidden_sizes=[32, 32])
     opt = torch.optim.Adam(model.parameters(), lr=0.02)
     for _ in range(150):
         opt.zero_grad()
@@ -186,12 +187,12 @@ def test_made_learns_a_small_joint_distribution():
 )
 def test_bad_input_raises_value_error(bad, match):
     with pytest.raises(ValueError, match=match):
-        MADE(4, [8]).nll(bad)
+        MADE(4, hidden_sizes=[8]).nll(bad)
 
 
 def test_bad_constructor_arguments_raise_value_error():
     with pytest.raises(ValueError):
-        MADE(0, [8])
+        MADE(0, hidden_sizes=[8])
     with pytest.raises(ValueError, match="connectivity"):
         made_masks(3, [4], connectivity="dense")
     with pytest.raises(ValueError, match="permutation"):

@@ -1,4 +1,4 @@
-"""Tests of course_lib.models.pixelcnn: masks, causality, blind spot, exact likelihoods, samplers."""
+"""Tests of course_lib.models.autoregressive.pixelcnn: masks, causality, blind spot, exact likelihoods, samplers."""
 
 from __future__ import annotations
 
@@ -8,15 +8,7 @@ import pytest
 import torch
 from scipy import stats
 
-from course_lib.models.pixelcnn import (
-    GatedPixelCNN,
-    GatedPixelCNNConfig,
-    MaskedConv2d,
-    PixelCNN,
-    PixelCNNConfig,
-    pixelcnn_mask,
-    sample,
-)
+from course_lib.models.autoregressive.pixelcnn import GatedPixelCNN, MaskedConv2d, PixelCNN, pixelcnn_mask
 from course_lib.models.receptive_field import random_image, receptive_field_map
 
 
@@ -25,14 +17,14 @@ def tiny_pixelcnn(distribution="bernoulli", n_bins=4, seed=0, **kw) -> PixelCNN:
     cfg = dict(distribution=distribution, n_bins=n_bins, channels=8, first_kernel_size=3, n_blocks=2,
                head_channels=8)
     cfg.update(kw)
-    return PixelCNN(PixelCNNConfig(**cfg)).double()
+    return PixelCNN(**cfg).double()
 
 
 def tiny_gated(distribution="bernoulli", n_bins=4, seed=0, **kw) -> GatedPixelCNN:
     torch.manual_seed(seed)
     cfg = dict(distribution=distribution, n_bins=n_bins, channels=8, kernel_size=3, n_layers=2, head_channels=8)
     cfg.update(kw)
-    return GatedPixelCNN(GatedPixelCNNConfig(**cfg)).double()
+    return GatedPixelCNN(**cfg).double()
 
 
 def all_images(H: int, W: int, n_values: int, bernoulli: bool) -> torch.Tensor:
@@ -44,7 +36,7 @@ def all_images(H: int, W: int, n_values: int, bernoulli: bool) -> torch.Tensor:
 def tempered_log_joint(model, x, temperature=1.0, y=None) -> torch.Tensor:
     """log prod_ij p_T(x_ij | x_<ij), each conditional's logits divided by T; shape (B,)."""
     logits = model(x, y) / temperature
-    if model.config.distribution == "bernoulli":
+    if model.distribution == "bernoulli":
         log_p = torch.where(x == 1, torch.nn.functional.logsigmoid(logits), torch.nn.functional.logsigmoid(-logits))
     else:
         log_p = logits.log_softmax(dim=1).gather(1, x.long())
@@ -56,7 +48,7 @@ def jacobian_support(model, H, W, n_inputs=3, y=None) -> torch.Tensor:
     gen = torch.Generator().manual_seed(1)
     support = torch.zeros(H * W, H * W, dtype=torch.bool)
     for _ in range(n_inputs):
-        x = random_image(model, (H, W), gen)
+        x = random_image(model, (H, W), generator=gen)
         for p in range(H * W):
             grad = receptive_field_map(model, (H, W), divmod(p, W), x=x, y=y)
             support[p] |= grad.flatten() > 0
@@ -132,11 +124,11 @@ def test_pixelcnn_output_never_sees_its_pixel_or_later_ones(distribution):
     assert support[W + 2, W + 1] and support[W + 2, 2], "output should see its left and upper neighbours"
 
 
-def mask_composition_support(cfg: PixelCNNConfig, H: int, W: int, pixel: tuple[int, int]) -> torch.Tensor:
+def mask_composition_support(model: PixelCNN, H: int, W: int, pixel: tuple[int, int]) -> torch.Tensor:
     """Pixels reachable from output `pixel` by walking back through the masks' supports (a reference)."""
     reach = torch.zeros(H, W, dtype=torch.bool)
     reach[pixel] = True
-    kernels = [(cfg.kernel_size, "B")] * cfg.n_blocks + [(cfg.first_kernel_size, "A")]
+    kernels = [(model.kernel_size, "B")] * model.n_blocks + [(model.first_kernel_size, "A")]
     for k, mask_type in kernels:  # from the output back to the input
         offsets = (pixelcnn_mask(k, mask_type, 1, 1)[0, 0] > 0).nonzero() - k // 2  # (n, 2) kernel taps
         new = torch.zeros_like(reach)
@@ -152,7 +144,7 @@ def test_pixelcnn_has_a_blind_spot_above_right():
     H, W, pixel = 10, 14, (9, 5)
     model = tiny_pixelcnn(channels=32, first_kernel_size=7, n_blocks=2, head_channels=16)
     seen = jacobian_support(model, H, W)[pixel[0] * W + pixel[1]].reshape(H, W)
-    assert torch.equal(seen, mask_composition_support(model.config, H, W, pixel))
+    assert torch.equal(seen, mask_composition_support(model, H, W, pixel))
     up, left, right = model.receptive_field
     i, j = pixel
     assert seen[i - up].any() and not seen[: i - up].any(), "declared receptive-field height is not tight"
@@ -221,8 +213,8 @@ def test_fast_sampler_draws_the_same_images_as_the_naive_one(make, distribution)
     H, W = 9, 11
     up, left, right = model.receptive_field
     assert up + 1 < H and left + right + 1 < W, "the crop must be smaller than the image for this test"
-    naive = sample(model, 3, (H, W), generator=torch.Generator().manual_seed(7), fast=False)
-    fast = sample(model, 3, (H, W), generator=torch.Generator().manual_seed(7), fast=True)
+    naive = model.sample(3, image_shape=(H, W), generator=torch.Generator().manual_seed(7), fast=False)
+    fast = model.sample(3, image_shape=(H, W), generator=torch.Generator().manual_seed(7), fast=True)
     assert torch.equal(naive, fast)
     assert naive.float().std() > 0, "degenerate samples make this test vacuous"
 
@@ -247,7 +239,7 @@ def test_categorical_conditional_sample_frequencies_match_the_exact_joint():
     p = tempered_log_joint(model, x_all, y=torch.ones(9, dtype=torch.long)).detach().double().exp()
     p = p / p.sum()  # guard float32 rounding
     n = 20000
-    draws = model.sample(n, 1, image_shape=(1, 2), generator=torch.Generator().manual_seed(0))
+    draws = model.sample(n, y=1, image_shape=(1, 2), generator=torch.Generator().manual_seed(0))
     assert draws.dtype == torch.uint8
     counts = torch.bincount(draws.reshape(n, 2).long() @ torch.tensor([3, 1]), minlength=9).double()
     assert stats.chisquare(counts.numpy(), (n * p).numpy()).pvalue > 1e-3
@@ -268,10 +260,11 @@ def test_completion_keeps_observed_pixels_and_samples_the_conditional():
 
 def test_completion_of_the_bottom_half_keeps_the_top_half():
     model = tiny_pixelcnn("bernoulli")
-    x_init = random_image(model, (8, 8), torch.Generator().manual_seed(0)).expand(4, 1, 8, 8)
+    x_init = random_image(model, (8, 8), generator=torch.Generator().manual_seed(0)).expand(4, 1, 8, 8)
     observed = torch.zeros(8, 8, dtype=torch.bool)
     observed[:4] = True
-    draws = sample(model, 4, (8, 8), x_init=x_init, observed=observed, generator=torch.Generator().manual_seed(0))
+    draws = model.sample(4, image_shape=(8, 8), x_init=x_init, observed=observed,
+                         generator=torch.Generator().manual_seed(0))
     assert torch.equal(draws[:, :, :4], x_init[:, :, :4])
     assert not torch.equal(draws[:, :, 4:], x_init[:, :, 4:]), "nothing was sampled in the bottom half"
 
@@ -301,7 +294,7 @@ def test_sampler_rejects_bad_arguments(kwargs, match):
     args = dict(n=2, image_shape=(3, 3))
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
-        sample(tiny_pixelcnn(), args.pop("n"), args.pop("image_shape"), **args)
+        tiny_pixelcnn().sample(args.pop("n"), image_shape=args.pop("image_shape"), **args)
 
 
 # ----------------------------------------------------------------------------- input validation
@@ -339,14 +332,14 @@ def test_labels_are_checked_against_the_model():
 
 
 @pytest.mark.parametrize("make, kwargs, match", [
-    (PixelCNNConfig, dict(distribution="gaussian"), "distribution"),
-    (PixelCNNConfig, dict(distribution="categorical", n_bins=1), "n_bins"),
-    (PixelCNNConfig, dict(first_kernel_size=4), "first_kernel_size"),
-    (PixelCNNConfig, dict(channels=7), "even channels"),
-    (GatedPixelCNNConfig, dict(kernel_size=1), "kernel_size"),
-    (GatedPixelCNNConfig, dict(n_layers=0), "n_layers"),
+    (PixelCNN, dict(distribution="gaussian"), "distribution"),
+    (PixelCNN, dict(distribution="categorical", n_bins=1), "n_bins"),
+    (PixelCNN, dict(first_kernel_size=4), "first_kernel_size"),
+    (PixelCNN, dict(channels=7), "even channels"),
+    (GatedPixelCNN, dict(kernel_size=1), "kernel_size"),
+    (GatedPixelCNN, dict(n_layers=0), "n_layers"),
 ])
-def test_configs_reject_bad_values(make, kwargs, match):
+def test_constructors_reject_bad_values(make, kwargs, match):
     with pytest.raises(ValueError, match=match):
         make(**kwargs)
 
@@ -366,8 +359,8 @@ def training_images() -> torch.Tensor:
 
 
 @pytest.mark.parametrize("make", [
-    lambda: PixelCNN(PixelCNNConfig(channels=16, first_kernel_size=5, n_blocks=2, head_channels=32)),
-    lambda: GatedPixelCNN(GatedPixelCNNConfig(channels=16, kernel_size=3, n_layers=3, head_channels=32)),
+    lambda: PixelCNN(channels=16, first_kernel_size=5, n_blocks=2, head_channels=32),
+    lambda: GatedPixelCNN(channels=16, kernel_size=3, n_layers=3, head_channels=32),
 ])
 def test_a_few_dozen_steps_overfit_16_images(make):
     torch.manual_seed(0)
@@ -386,7 +379,7 @@ def test_a_few_dozen_steps_overfit_16_images(make):
 @pytest.mark.parametrize("make", [tiny_pixelcnn, tiny_gated])
 def test_channels_last_and_bf16_autocast_give_the_same_likelihood(make):
     model = make("categorical", n_bins=4).float()
-    x = random_image(model, (6, 6), torch.Generator().manual_seed(0)).expand(3, 1, 6, 6).contiguous()
+    x = random_image(model, (6, 6), generator=torch.Generator().manual_seed(0)).expand(3, 1, 6, 6).contiguous()
     reference = model.nll(x)
     model_cl = model.to(memory_format=torch.channels_last)
     assert torch.allclose(model_cl.nll(x.to(memory_format=torch.channels_last)), reference, atol=1e-4)

@@ -1,16 +1,27 @@
-"""Per-profile settings: complete, safe to modify, and turned into the same training everywhere."""
+"""Per-topic, per-profile settings: complete, safe to modify, merged from a base; models built and trained alike."""
 
 import pytest
 import torch
 from torch import nn
 
-from course_lib.presets import PRESETS, fit_kwargs, fit_preset, preset, presets_for
+from course_lib.presets import (
+    MODELS,
+    PRESETS,
+    TOPICS,
+    build_and_fit,
+    build_model,
+    fit_kwargs,
+    fit_preset,
+    preset,
+    presets_for,
+)
+from course_lib.presets.merge import by_profile, merge
 from course_lib.runtime import PROFILES
 
 
 def test_every_model_has_every_profile():
-    for name, by_profile in PRESETS.items():
-        assert tuple(by_profile) == PROFILES, f"{name} has profiles {tuple(by_profile)}"
+    for name, table in PRESETS.items():
+        assert tuple(table) == PROFILES, f"{name} has profiles {tuple(table)}"
 
 
 def test_preset_is_a_copy_that_callers_may_modify():
@@ -84,3 +95,130 @@ def test_fit_preset_is_repeatable_and_lowers_the_test_nll():
         runs.append(fit_preset(model, x[:192], x[192:], s, n_dims=16, seed=3, progress=False, device="cpu"))
     assert runs[0].test_nats == runs[1].test_nats
     assert runs[0].test_nats[-1] < runs[0].test_nats[0] - 1.0  # 16 ln 2 = 11.1 nats at the start
+
+
+# ----------------------------------------------------------------------------- per-topic presets: the merge
+
+
+def test_a_profile_without_overrides_gets_the_base_and_the_base_is_left_alone():
+    base = {"epochs": 20, "model": {"channels": 64, "hidden_sizes": (500,)}}
+    table = by_profile(base, smoke={"epochs": 1, "model": {"channels": 8}})
+    assert table["cpu"] == table["gpu"] == base
+    assert table["smoke"] == {"epochs": 1, "model": {"channels": 8, "hidden_sizes": (500,)}}
+    assert base == {"epochs": 20, "model": {"channels": 64, "hidden_sizes": (500,)}}
+    table["cpu"]["model"]["channels"] = 1
+    assert table["gpu"]["model"]["channels"] == 64, "profiles must not share nested dicts"
+
+
+def test_nested_dicts_merge_key_by_key_and_other_values_are_replaced_whole():
+    base = {"model": {"d": 784, "hidden_sizes": (500, 500)}, "n_train": None}
+    merged = merge(base, {"model": {"hidden_sizes": (64,), "direct_connection": True}, "n_train": 2_000})
+    assert merged == {"model": {"d": 784, "hidden_sizes": (64,), "direct_connection": True}, "n_train": 2_000}
+    assert merge(base, {"model": {"hidden_sizes": None}})["model"]["hidden_sizes"] is None
+
+
+def test_a_misspelt_setting_or_profile_is_an_error_naming_it():
+    with pytest.raises(KeyError, match="'epoch'.*epochs"):
+        merge({"epochs": 1}, {"epoch": 2})
+    with pytest.raises(KeyError, match="'laptop'.*smoke, cpu, gpu"):
+        by_profile({"epochs": 1}, laptop={"epochs": 2})
+
+
+def test_made_cpu_is_exactly_the_published_setup_and_key_values_hold():
+    assert preset("made", "cpu") == {
+        "model": {"d": 784, "hidden_sizes": (500,), "n_masks": 1, "natural_ordering": True,
+                  "direct_connection": True},
+        "epochs": 20, "batch_size": 100, "lr": 5e-3, "lr_schedule": "cosine", "weight_decay": 0.0,
+        "grad_clip": None, "n_train": None, "n_test": None, "max_steps_per_epoch": None, "n_samples": 16,
+    }
+    assert "direct_connection" not in preset("made", "smoke")["model"]
+    assert preset("made", "smoke")["model"]["hidden_sizes"] == (64,)
+    assert preset("made", "gpu")["weight_decay"] == 1e-4 and preset("made", "gpu")["epochs"] == 100
+    assert preset("made_orderings", "gpu")["model"] == {"d": 784, "hidden_sizes": (500, 500), "n_masks": 32,
+                                                          "natural_ordering": False}
+    assert preset("wavenet", "gpu")["model"] == {"channels": 128, "n_layers": 16, "kernel_size": 2,
+                                                  "dilation_cycle": 8}
+    assert preset("wavenet", "smoke")["max_steps_per_epoch"] == 30 and preset("wavenet", "cpu")["lr"] == 3e-3
+    assert preset("gated_pixelcnn", "smoke")["n_timing"] == 1 and preset("gated_pixelcnn", "gpu")["n_timing"] == 16
+    assert preset("histogram", "gpu")["n_check"] == 1_000_000 and preset("histogram", "cpu")["n_check"] == 200_000
+    assert preset("logistic_mixture", "smoke")["n_images"] == 100
+    assert preset("logistic_mixture", "gpu")["n_images"] is None
+
+
+def test_presets_for_a_topic_holds_that_topics_models():
+    assert set(presets_for("smoke", topic="01")) == set(TOPICS["01"].PRESETS) == {
+        "histogram", "two_variable", "made", "made_orderings", "wavenet", "pixelcnn", "gated_pixelcnn",
+        "logistic_mixture"}
+    assert presets_for("cpu", topic="01")["pixelcnn"] == preset("pixelcnn", "cpu")
+    with pytest.raises(KeyError, match="'99'.*01"):
+        presets_for("cpu", topic="99")
+
+
+# ----------------------------------------------------------------------------- the model factory
+
+# Parameter counts of every preset's model in every profile, as the models were first built
+# (WaveNet with Tiny Shakespeare's 65 characters). A change here changes the lecture's numbers.
+PARAMETERS = {
+    "two_variable": {"smoke": 2_144, "cpu": 8_384, "gpu": 8_384},
+    "made": {"smoke": 101_200, "cpu": 1_399_940, "gpu": 1_399_940},
+    "made_orderings": {"smoke": 101_200, "cpu": 785_284, "gpu": 1_035_784},
+    "wavenet": {"smoke": 12_545, "cpu": 219_457, "gpu": 1_647_169},
+    "pixelcnn": {"smoke": 3_105, "cpu": 17_345, "gpu": 681_729},
+    "gated_pixelcnn": {"smoke": 24_577, "cpu": 182_785, "gpu": 5_514_369},
+}
+EXTRA = {"wavenet": {"vocab_size": 65}}
+
+
+def test_every_preset_with_model_arguments_has_a_class_and_a_frozen_size():
+    assert set(MODELS) == set(PARAMETERS) == {name for name in PRESETS if "model" in PRESETS[name]["smoke"]}
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("name", sorted(PARAMETERS))
+def test_build_model_builds_every_preset_with_its_parameter_count(name, profile):
+    model = build_model(name, preset(name, profile), **EXTRA.get(name, {}))
+    assert type(model) is MODELS[name]
+    assert sum(p.numel() for p in model.parameters()) == PARAMETERS[name][profile]
+
+
+def test_the_same_settings_and_seed_give_the_same_model():
+    s = preset("gated_pixelcnn", "smoke")
+    states = []
+    for _ in range(2):
+        torch.manual_seed(3)
+        states.append(build_model("gated_pixelcnn", s).state_dict())
+    assert states[0].keys() == states[1].keys()
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_build_model_passes_extra_arguments_and_names_every_problem():
+    made = build_model("made", preset("made", "smoke"), seed=7)
+    assert made.seed == 7 and made.hidden_sizes == (64,)
+    with pytest.raises(KeyError, match="'histogram' sizes an experiment.*made"):
+        build_model("histogram", preset("histogram", "smoke"))
+    with pytest.raises(KeyError, match="'vae' does not exist"):
+        build_model("vae", {"model": {}})
+    with pytest.raises(KeyError, match="'model' dict.*'n_check'"):
+        build_model("made", preset("histogram", "smoke"))
+    with pytest.raises(TypeError, match="WaveNet.*vocab_size"):
+        build_model("wavenet", preset("wavenet", "smoke"))
+    with pytest.raises(TypeError, match="hidden_sizes given both"):
+        build_model("made", preset("made", "smoke"), hidden_sizes=(8,))
+    with pytest.raises(TypeError, match="PixelCNN.*n_block"):
+        build_model("pixelcnn", {"model": {"n_block": 3}})
+
+
+def test_build_and_fit_is_build_model_then_fit_preset_with_the_same_seed():
+    g = torch.Generator().manual_seed(0)
+    xy = torch.randint(0, 4, (300, 2), generator=g)
+    s = preset("two_variable", "smoke") | {"model": {"n_bins": 4, "hidden": 8}, "epochs": 2, "batch_size": 50}
+    runs = [build_and_fit("two_variable", s, xy[:200], xy[200:], n_dims=2, seed=5, progress=False, device="cpu")
+            for _ in range(2)]
+    torch.manual_seed(5)
+    by_hand = build_model("two_variable", s)
+    history = fit_preset(by_hand, xy[:200], xy[200:], s, n_dims=2, seed=5, progress=False, device="cpu")
+    for model, run_history in runs:
+        assert run_history.test_nats == history.test_nats
+        assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), by_hand.state_dict().values(),
+                                                      strict=True))
+    assert history.test_nats[-1] < history.test_nats[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from course_lib.models.pixelcnn import GatedPixelCNN, GatedPixelCNNConfig, PixelCNN, PixelCNNConfig
+from course_lib.models.autoregressive.pixelcnn import GatedPixelCNN, PixelCNN
 from course_lib.models.receptive_field import random_image, receptive_field_map
 
 
@@ -13,7 +13,7 @@ def gated(**kw) -> GatedPixelCNN:
     torch.manual_seed(0)
     cfg = dict(channels=8, kernel_size=5, n_layers=2, head_channels=8)
     cfg.update(kw)
-    return GatedPixelCNN(GatedPixelCNNConfig(**cfg)).double()
+    return GatedPixelCNN(**cfg).double()
 
 
 def test_map_is_a_nonnegative_HxW_cpu_tensor_and_leaves_parameter_gradients_alone():
@@ -41,7 +41,7 @@ def test_gated_pixelcnn_sees_exactly_its_declared_box(pixel):
 
 def test_pixelcnn_declared_receptive_field_is_tight():
     torch.manual_seed(0)
-    model = PixelCNN(PixelCNNConfig(channels=32, first_kernel_size=5, n_blocks=3, head_channels=16)).double()
+    model = PixelCNN(channels=32, first_kernel_size=5, n_blocks=3, head_channels=16).double()
     up, left, right = model.receptive_field
     assert (up, left, right) == (5, 5, 5)
     H, W, (i, j) = 12, 16, (10, 7)
@@ -53,7 +53,7 @@ def test_pixelcnn_declared_receptive_field_is_tight():
 
 def test_map_of_a_conditional_model_defaults_to_class_zero_and_depends_on_the_class():
     model = gated(n_classes=3)
-    x = random_image(model, (5, 5), torch.Generator().manual_seed(0))
+    x = random_image(model, (5, 5), generator=torch.Generator().manual_seed(0))
     default = receptive_field_map(model, (5, 5), (4, 2), x=x)
     assert torch.equal(default, receptive_field_map(model, (5, 5), (4, 2), x=x, y=0))
     assert not torch.allclose(default, receptive_field_map(model, (5, 5), (4, 2), x=x, y=2))

@@ -6,12 +6,12 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.functional import jacobian
 
-from course_lib.models.wavenet import CausalConv1d, WaveNet
+from course_lib.models.autoregressive.wavenet import CausalConv1d, WaveNet
 
 
 def _model(vocab: int = 5, channels: int = 8, n_layers: int = 3, seed: int = 0, **kwargs) -> WaveNet:
     torch.manual_seed(seed)
-    return WaveNet(vocab, channels, n_layers, **kwargs).double()
+    return WaveNet(vocab, channels=channels, n_layers=n_layers, **kwargs).double()
 
 
 def _dependence(model: WaveNet, t_len: int, seed: int = 0) -> torch.Tensor:
@@ -118,9 +118,10 @@ def test_naive_sampler_step_sees_enough_context_to_reproduce_the_full_forward():
 def test_cached_and_naive_samplers_give_identical_samples(prompt):
     model = _model(n_layers=3)
     length = 3 * model.receptive_field  # long enough for the naive sampler's window to slide
-    naive = model.generate(6, length, prompt=prompt, temperature=0.8, generator=torch.Generator().manual_seed(4))
-    cached = model.generate(6, length, prompt=prompt, temperature=0.8, generator=torch.Generator().manual_seed(4),
-                            cached=True)
+    naive = model.sample(6, length=length, prompt=prompt, temperature=0.8, generator=torch.Generator().manual_seed(4),
+                         fast=False)
+    cached = model.sample(6, length=length, prompt=prompt, temperature=0.8, generator=torch.Generator().manual_seed(4),
+                          fast=True)
     n_prompt = 0 if prompt is None else len(prompt)
     assert naive.shape == (6, n_prompt + length) and naive.dtype == torch.long
     assert naive.min() >= 0 and naive.max() < 5
@@ -132,14 +133,14 @@ def test_cached_and_naive_samplers_give_identical_samples(prompt):
 def test_first_sampled_token_follows_the_unconditional_distribution():
     model = _model()
     probs = F.softmax(model(torch.zeros(1, 1, dtype=torch.long))[0, :, 0], dim=0)
-    samples = model.generate(20_000, 1, generator=torch.Generator().manual_seed(5), cached=True)[:, 0]
+    samples = model.sample(20_000, length=1, generator=torch.Generator().manual_seed(5), fast=True)[:, 0]
     freq = torch.bincount(samples, minlength=5).double() / 20_000
     assert 0.5 * (freq - probs).abs().sum() < 0.015
 
 
 def test_low_temperature_sampling_is_greedy():
     model = _model()
-    samples = model.generate(3, 8, temperature=1e-4, generator=torch.Generator().manual_seed(6), cached=True)
+    samples = model.sample(3, length=8, temperature=1e-4, generator=torch.Generator().manual_seed(6), fast=True)
     greedy = model(samples).argmax(dim=1)  # (B, T): the most likely token at each step given the samples
     assert torch.equal(samples, greedy)
 
@@ -157,7 +158,8 @@ def test_learns_a_repeating_sequence():
         opt.step()
     # Only the first token is uncertain (log 5 nats); the rest follow from the previous one.
     assert model.nll(x).mean().item() < math.log(len(period)) + 0.05
-    sample = model.generate(2, 20, prompt=torch.tensor([2]), generator=torch.Generator().manual_seed(7))
+    sample = model.sample(2, length=20, prompt=torch.tensor([2]), generator=torch.Generator().manual_seed(7),
+                          fast=False)
     assert torch.equal(sample[0], (torch.arange(21) + 2) % 5)
 
 
@@ -180,8 +182,8 @@ def test_bad_input_raises_value_error(bad, match):
 def test_bad_generation_arguments_raise_value_error():
     model = _model()
     with pytest.raises(ValueError, match="temperature"):
-        model.generate(2, 3, temperature=0.0)
+        model.sample(2, length=3, temperature=0.0)
     with pytest.raises(ValueError, match="prompt"):
-        model.generate(2, 3, prompt=torch.tensor([7]))
+        model.sample(2, length=3, prompt=torch.tensor([7]))
     with pytest.raises(ValueError, match="prompt"):
-        model.generate(2, 3, prompt=torch.zeros(3, 2, dtype=torch.long))
+        model.sample(2, length=3, prompt=torch.zeros(3, 2, dtype=torch.long))

@@ -1,46 +1,58 @@
-"""The course's models, one file each, named as the lectures name them.
+"""The course's models, one folder per family, each family with one protocol.
 
-Every likelihood model follows one protocol: ``nll(x) -> (B,)`` is the negative
-log-likelihood of each example in nats, and ``sample(...)`` draws data in the format the
-model was trained on.
+==================  ============================================================  =====
+family              what its models share                                         topic
+==================  ============================================================  =====
+``autoregressive``  exact likelihoods by the chain rule: histograms, MADE,          01
+                    WaveNet, PixelCNN, Gated PixelCNN, the logistic mixture
+``latent``          a code z behind x: sparse coding, autoencoders, VAEs           02, 04
+``energy``          an unnormalised density exp(-E(x)): energy models, RBMs,       03
+                    and their MCMC samplers (``energy.sampling``)
+``adversarial``     a generator trained against a critic: GANs, WGAN-GP            05
+``flows``           invertible maps with tractable Jacobians: RealNVP, MAF, IAF    06
+==================  ============================================================  =====
 
-Topic 01 (likelihood models): ``histogram`` (histograms, the two-variable AR model),
-``logistic_mixture`` (PixelCNN++'s discretised logistic mixture), ``made`` (MADE),
-``wavenet`` (causal dilated convolutions for text, with a cached sampler), ``pixelcnn``
-(masked convolutions, PixelCNN, Gated PixelCNN, exact fast sampling) and
-``receptive_field`` (input-gradient receptive-field maps).
+Each family's ``__init__`` states its protocol; across families every generative model
+draws with ``sample(n, *, generator=None, ...)`` (its own options by keyword) and is built
+from keyword arguments, ``Model(**settings["model"])`` (see :mod:`course_lib.presets`).
+
+``receptive_field`` measures which inputs an output depends on, by input gradients, for a
+model of any family; it sits here, beside the families.
+
+The public names of the families are re-exported here: ``from course_lib.models import MADE``.
 """
 
-from course_lib.models.histogram import Histogram, TwoVariableAR, histogram_mle, sample_categorical
-from course_lib.models.logistic_mixture import (
+from course_lib.models.autoregressive import (
+    MADE,
+    CausalConv1d,
     DiscretizedLogisticMixture,
+    GatedPixelCNN,
+    Histogram,
+    MaskedConv2d,
+    MaskedLinear,
+    PixelCNN,
+    TwoVariableAR,
+    WaveNet,
     discretized_logistic_log_prob,
     discretized_logistic_mixture_log_prob,
+    histogram_mle,
+    made_degrees,
+    made_masks,
+    pixelcnn_mask,
+    sample_categorical,
     sample_discretized_logistic_mixture,
 )
-from course_lib.models.made import MADE, MaskedLinear, made_degrees, made_masks
-from course_lib.models.pixelcnn import (
-    GatedPixelCNN,
-    GatedPixelCNNConfig,
-    MaskedConv2d,
-    PixelCNN,
-    PixelCNNConfig,
-    pixelcnn_mask,
-)
-from course_lib.models.receptive_field import receptive_field_map
-from course_lib.models.wavenet import CausalConv1d, WaveNet
+from course_lib.models.receptive_field import random_image, receptive_field_map
 
 __all__ = [
     "MADE",
     "CausalConv1d",
     "DiscretizedLogisticMixture",
     "GatedPixelCNN",
-    "GatedPixelCNNConfig",
     "Histogram",
     "MaskedConv2d",
     "MaskedLinear",
     "PixelCNN",
-    "PixelCNNConfig",
     "TwoVariableAR",
     "WaveNet",
     "discretized_logistic_log_prob",
@@ -49,6 +61,7 @@ __all__ = [
     "made_degrees",
     "made_masks",
     "pixelcnn_mask",
+    "random_image",
     "receptive_field_map",
     "sample_categorical",
     "sample_discretized_logistic_mixture",

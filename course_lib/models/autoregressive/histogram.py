@@ -45,7 +45,7 @@ def check_categorical(x: Tensor, n_bins: int, name: str = "x") -> None:
                              f"got values from {lo} to {hi}")
 
 
-def sample_categorical(probs: Tensor, generator: torch.Generator | None = None) -> Tensor:
+def sample_categorical(probs: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
     """Draw one index per row of ``probs`` (..., K) by the inverse CDF; returns (...) long.
 
     One uniform number per row: the index is the first ``k`` whose cumulative
@@ -77,10 +77,12 @@ def histogram_mle(x: Tensor, n_bins: int, alpha: float = 0.0) -> Tensor:
 class Histogram(nn.Module):
     """A categorical distribution over ``n_bins`` values, ``probs = softmax(logits)``.
 
-    ``nll(x)`` takes integer bin indices ``x`` of shape (B,) and returns (B,) nats.
+    ``n_bins``: number K of values (may be given first, by position); ``logits``: initial logits (K,)
+    (default zeros: the uniform distribution). ``nll(x)`` takes integer bin indices ``x`` of shape
+    (B,) and returns (B,) nats.
     """
 
-    def __init__(self, n_bins: int, logits: Tensor | None = None) -> None:
+    def __init__(self, n_bins: int, *, logits: Tensor | None = None) -> None:
         super().__init__()
         if int(n_bins) < 1:
             raise ValueError(f"n_bins must be a positive integer, got {n_bins}")
@@ -125,21 +127,24 @@ class Histogram(nn.Module):
         return -self.log_prob(x)
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+    def sample(self, n: int, *, generator: torch.Generator | None = None) -> Tensor:
         """``n`` draws by the inverse CDF, shape (n,) long."""
         probs = self.probs.expand(int(n), self.n_bins)  # (n, K)
-        return sample_categorical(probs, generator)
+        return sample_categorical(probs, generator=generator)
 
 
 class TwoVariableAR(nn.Module):
     """:math:`p(x_1, x_2) = p(x_1)\\, p(x_2 \\mid x_1)` over ``{0..K-1}^2``.
 
     :math:`p(x_1)` is a :class:`Histogram`; :math:`p(x_2 \\mid x_1)` is a softmax over the
-    logits of an MLP applied to the one-hot code of :math:`x_1`.
+    logits of an MLP applied to the one-hot code of :math:`x_1`. ``n_bins``: values K of each variable
+    (may be given first, by position); ``hidden``: width of the MLP's hidden layer.
     """
 
-    def __init__(self, n_bins: int, hidden: int = 64) -> None:
+    def __init__(self, n_bins: int, *, hidden: int = 64) -> None:
         super().__init__()
+        if int(n_bins) < 1 or int(hidden) < 1:
+            raise ValueError(f"need n_bins >= 1 and hidden >= 1, got n_bins={n_bins} and hidden={hidden}")
         self.n_bins = int(n_bins)
         self.p_x1 = Histogram(self.n_bins)
         self.conditional = nn.Sequential(  # one_hot(x1) (B, K) -> logits of x2 (B, K)
@@ -182,8 +187,8 @@ class TwoVariableAR(nn.Module):
         return (log_p1[:, None] + log_p2_given_1).exp()
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+    def sample(self, n: int, *, generator: torch.Generator | None = None) -> Tensor:
         """``n`` ancestral draws, shape (n, 2) long: :math:`x_1 \\sim p(x_1)`, then :math:`x_2 \\sim p(x_2|x_1)`."""
-        x1 = self.p_x1.sample(n, generator)  # (n,)
-        x2 = sample_categorical(F.softmax(self.conditional_logits(x1), dim=-1), generator)  # (n,)
+        x1 = self.p_x1.sample(n, generator=generator)  # (n,)
+        x2 = sample_categorical(F.softmax(self.conditional_logits(x1), dim=-1), generator=generator)  # (n,)
         return torch.stack([x1, x2], dim=1)

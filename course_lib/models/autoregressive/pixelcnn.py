@@ -33,11 +33,12 @@ samples, are exactly those of the full pass.
 
 Outputs: ``"bernoulli"`` (binarized images, float in {0, 1}, one logit per pixel) or
 ``"categorical"`` (``n_bins`` grey levels, integers in [0, n_bins), ``n_bins`` logits per pixel).
+
+Both models take keyword arguments only (``PixelCNN(**settings["model"])``), each documented in
+the class docstring and checked when the model is built.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -109,23 +110,43 @@ def _check_odd(name: str, k: int, minimum: int) -> None:
         raise ValueError(f"{name} must be an odd int >= {minimum}, got {k!r}")
 
 
+def _invert_cdf(logits: Tensor, u: Tensor, distribution: str, temperature: float) -> Tensor:
+    """The value whose CDF interval holds ``u``: logits (n, K), u (n,) in [0, 1) -> (n,) long."""
+    logits = logits / temperature
+    if distribution == "bernoulli":
+        return (u < torch.sigmoid(logits[:, 0])).long()  # P(1) = sigmoid(logit)
+    cdf = torch.softmax(logits, dim=1).cumsum(dim=1)  # (n, K)
+    return (cdf < u[:, None]).sum(dim=1).clamp(max=logits.shape[1] - 1)  # first k with F_k >= u
+
+
 class ImageAutoregressiveModel(nn.Module):
     """What PixelCNN and GatedPixelCNN share: input checks and scaling, the likelihood, sampling.
 
-    A subclass defines ``net(h, y) -> logits`` on scaled float input and the property
+    A subclass calls ``super().__init__`` with the output settings below, then builds its layers
+    and defines ``net(h, y) -> logits`` on scaled float input and the property
     ``receptive_field -> (rows_above, cols_left, cols_right)``.
+
+    ``image_shape``: (H, W) that ``sample`` draws by default (the convolutions take any size);
+    ``distribution``: ``"bernoulli"`` (binary pixels, one logit each) or ``"categorical"`` (``n_bins``
+    logits each); ``n_bins``: grey levels of a categorical output (256 for 8-bit images), unused for
+    Bernoulli; ``n_classes``: > 0 for a class-conditional model, 0 otherwise; ``check_values``: check
+    that inputs lie in the support (one host sync per call on a GPU).
     """
 
-    config: PixelCNNConfig | GatedPixelCNNConfig
+    def __init__(self, *, image_shape: tuple[int, int], distribution: str, n_bins: int, n_classes: int,
+                 check_values: bool) -> None:
+        super().__init__()
+        _check_output(distribution, n_bins)
+        if len(image_shape) != 2 or min(image_shape) < 1:
+            raise ValueError(f"image_shape must be (H, W) with H, W >= 1, got {image_shape!r}")
+        self.image_shape = (int(image_shape[0]), int(image_shape[1]))
+        self.distribution, self.n_bins = distribution, n_bins
+        self.n_classes, self.check_values = n_classes, bool(check_values)
 
     @property
     def n_outputs(self) -> int:
         """Logits per pixel: 1 (Bernoulli) or n_bins (categorical)."""
-        return 1 if self.config.distribution == "bernoulli" else self.config.n_bins
-
-    @property
-    def n_classes(self) -> int:
-        return getattr(self.config, "n_classes", 0)
+        return 1 if self.distribution == "bernoulli" else self.n_bins
 
     def check_input(self, x: Tensor, y: Tensor | None = None) -> None:
         """Raise ``ValueError`` unless ``x`` is (B, 1, H, W) in the support and ``y`` fits the model."""
@@ -133,12 +154,11 @@ class ImageAutoregressiveModel(nn.Module):
             raise ValueError(f"x must be a torch.Tensor of images, got {type(x).__name__}")
         if x.dim() != 4 or x.shape[1] != 1 or x.shape[2] < 1 or x.shape[3] < 1:
             raise ValueError(f"x must have shape (B, 1, H, W) (one grayscale channel), got {tuple(x.shape)}")
-        cfg = self.config
-        if cfg.distribution == "bernoulli":
+        if self.distribution == "bernoulli":
             if not x.is_floating_point():
                 raise ValueError(f"a Bernoulli PixelCNN takes float images in {{0., 1.}}, got dtype {x.dtype}; "
                                  f"use x.float()")
-            if cfg.check_values:
+            if self.check_values:
                 bad = x[(x != 0) & (x != 1)]
                 if bad.numel() > 0:
                     raise ValueError(f"a Bernoulli PixelCNN takes binary pixels in {{0., 1.}}, got {bad.numel()} "
@@ -146,11 +166,11 @@ class ImageAutoregressiveModel(nn.Module):
         else:
             if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
                 raise ValueError(f"a categorical PixelCNN takes integer grey levels (uint8 or long) in "
-                                 f"[0, {cfg.n_bins}), got dtype {x.dtype}")
-            if cfg.check_values and x.numel() > 0:
+                                 f"[0, {self.n_bins}), got dtype {x.dtype}")
+            if self.check_values and x.numel() > 0:
                 lo, hi = int(x.min()), int(x.max())
-                if lo < 0 or hi >= cfg.n_bins:
-                    raise ValueError(f"grey levels must lie in [0, {cfg.n_bins}) (n_bins={cfg.n_bins}), "
+                if lo < 0 or hi >= self.n_bins:
+                    raise ValueError(f"grey levels must lie in [0, {self.n_bins}) (n_bins={self.n_bins}), "
                                      f"got values from {lo} to {hi}")
         if self.n_classes == 0:
             if y is not None:
@@ -161,16 +181,16 @@ class ImageAutoregressiveModel(nn.Module):
         if not isinstance(y, Tensor) or y.shape != (x.shape[0],) or y.is_floating_point() or y.dtype == torch.bool:
             got = tuple(y.shape) if isinstance(y, Tensor) else type(y).__name__
             raise ValueError(f"y must be an integer tensor of shape ({x.shape[0]},), got {got}")
-        if cfg.check_values and (int(y.min()) < 0 or int(y.max()) >= self.n_classes):
+        if self.check_values and (int(y.min()) < 0 or int(y.max()) >= self.n_classes):
             raise ValueError(f"labels y must lie in [0, {self.n_classes}), got values from {int(y.min())} "
                              f"to {int(y.max())}")
 
     def scale_input(self, x: Tensor) -> Tensor:
         """Data -> network input in [-1, 1], in the dtype of the weights; (B, 1, H, W) either way."""
         dtype = next(self.parameters()).dtype
-        if self.config.distribution == "bernoulli":
+        if self.distribution == "bernoulli":
             return x.to(dtype) * 2 - 1
-        return x.to(dtype) / (self.config.n_bins - 1) * 2 - 1
+        return x.to(dtype) / (self.n_bins - 1) * 2 - 1
 
     def net(self, h: Tensor, y: Tensor | None = None) -> Tensor:
         raise NotImplementedError
@@ -189,45 +209,87 @@ class ImageAutoregressiveModel(nn.Module):
         """Negative log-likelihood -log p(x | y) in nats per image, shape (B,)."""
         logits = self(x, y)
         logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # at least float32 under bf16 autocast
-        if self.config.distribution == "bernoulli":
+        if self.distribution == "bernoulli":
             nll = F.binary_cross_entropy_with_logits(logits, x.to(logits.dtype), reduction="none")  # (B, 1, H, W)
         else:
             nll = F.cross_entropy(logits, x[:, 0].long(), reduction="none")  # (B, K, H, W) -> (B, H, W)
         return nll.flatten(1).sum(dim=1)  # (B,)
 
     @torch.no_grad()
-    def sample(self, n: int, y: int | Tensor | None = None, *, image_shape: tuple[int, int] | None = None,
-               generator: torch.Generator | None = None, temperature: float = 1.0,
+    def sample(self, n: int, *, generator: torch.Generator | None = None, y: int | Tensor | None = None,
+               image_shape: tuple[int, int] | None = None, temperature: float = 1.0,
                x_init: Tensor | None = None, observed: Tensor | None = None, fast: bool = True) -> Tensor:
-        """``n`` images drawn pixel by pixel; see :func:`sample` (image_shape defaults to the config's)."""
+        """``n`` images drawn by ancestral sampling in raster order; returns (n, 1, H, W) in the data's format.
+
+        Bernoulli models give float32 in {0, 1}; categorical ones uint8 (long if n_bins > 256).
+        ``image_shape``: (H, W), by default ``x_init``'s or the model's ``image_shape``.
+        ``temperature`` divides the logits (< 1 sharpens). ``y``: a class (int) or labels (n,) for
+        a conditional model. Image completion: ``x_init`` (n, 1, H, W) with a boolean ``observed``
+        mask broadcastable to it keeps the observed pixels and samples the others.
+
+        The uniforms are drawn up front, (n, H, W) from ``generator``, and each pixel inverts its
+        conditional CDF, so the same seed gives the same images whatever crop the network ran on.
+        ``fast=False`` runs the network on the whole image for every pixel; ``fast=True`` only on
+        the rows and columns that the pixel's receptive field covers, with identical outputs.
+        """
         if image_shape is None:
-            image_shape = tuple(x_init.shape[-2:]) if x_init is not None else self.config.image_shape
-        return sample(self, n, image_shape, y=y, generator=generator, temperature=temperature,
-                      x_init=x_init, observed=observed, fast=fast)
+            image_shape = tuple(x_init.shape[-2:]) if x_init is not None else self.image_shape
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"n (the number of samples) must be a positive int, got {n!r}")
+        if len(image_shape) != 2 or min(image_shape) < 1:
+            raise ValueError(f"image_shape must be (H, W) with H, W >= 1, got {image_shape!r}")
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature!r}")
+        H, W = int(image_shape[0]), int(image_shape[1])
+        param = next(self.parameters())
+        if isinstance(y, int):
+            y = torch.full((n,), y, dtype=torch.long)
+        if y is not None:
+            y = y.to(param.device)
+        if (x_init is None) != (observed is None):
+            raise ValueError("image completion needs both x_init (the images) and observed (which pixels to keep)")
+        if x_init is not None:
+            if x_init.shape != (n, 1, H, W):
+                raise ValueError(f"x_init must have shape (n, 1, H, W) = {(n, 1, H, W)}, got {tuple(x_init.shape)}")
+            if not isinstance(observed, Tensor) or observed.dtype != torch.bool:
+                raise ValueError(f"observed must be a boolean tensor, got {getattr(observed, 'dtype', type(observed))}")
+            try:
+                observed = torch.broadcast_to(observed.to(param.device), (n, 1, H, W))
+            except RuntimeError:
+                raise ValueError(f"observed of shape {tuple(observed.shape)} does not broadcast to "
+                                 f"{(n, 1, H, W)}") from None
+            x = x_init.to(param.device).clone()
+        else:
+            if self.distribution == "bernoulli":
+                dtype = torch.float32
+            else:
+                dtype = torch.uint8 if self.n_bins <= 256 else torch.long
+            x = torch.zeros(n, 1, H, W, dtype=dtype, device=param.device)
+        self.check_input(x, y)
+
+        u_device = generator.device if generator is not None else torch.device("cpu")
+        u = torch.rand(n, H, W, generator=generator, device=u_device, dtype=param.dtype).to(param.device)
+        up, left, right = self.receptive_field if fast else (H, W, W)
+        was_training = self.training
+        self.eval()
+        for i in range(H):
+            r0 = max(0, i - up) if fast else 0
+            r1 = i + 1 if fast else H
+            for j in range(W):
+                if observed is not None:
+                    todo = ~observed[:, 0, i, j]  # (n,)
+                    if not bool(todo.any()):
+                        continue
+                c0, c1 = (max(0, j - left), min(W, j + right + 1)) if fast else (0, W)
+                crop = x[:, :, r0:r1, c0:c1]  # (n, 1, rows, cols)
+                logits = self.net(self.scale_input(crop), y)[:, :, i - r0, j - c0]  # (n, K)
+                value = _invert_cdf(logits.to(u.dtype), u[:, i, j], self.distribution, temperature).to(x.dtype)
+                x[:, 0, i, j] = value if observed is None else torch.where(todo, value, x[:, 0, i, j])
+        self.train(was_training)
+        return x
 
 
 # ----------------------------------------------------------------------------- PixelCNN
-
-
-@dataclass
-class PixelCNNConfig:
-    image_shape: tuple[int, int] = (28, 28)  # (H, W) that sample() draws by default; the convolutions take any size
-    distribution: str = "bernoulli"  # "bernoulli": binary pixels, 1 logit each; "categorical": n_bins logits each
-    n_bins: int = 256  # grey levels of a "categorical" output (256 for 8-bit images); unused for "bernoulli"
-    channels: int = 64  # width 2h of the residual stream (van den Oord et al. 2016a); blocks narrow to h = channels//2
-    first_kernel_size: int = 7  # the k x k mask-A input convolution
-    kernel_size: int = 3  # the mask-B convolution inside each residual block
-    n_blocks: int = 7  # residual blocks; the field reaches first_kernel_size//2 + n_blocks*(kernel_size//2) rows up
-    head_channels: int = 128  # width of the two 1x1 output layers
-    check_values: bool = True  # check that inputs lie in the support (one host sync per call on a GPU)
-
-    def __post_init__(self) -> None:
-        _check_output(self.distribution, self.n_bins)
-        _check_odd("first_kernel_size", self.first_kernel_size, 3)
-        _check_odd("kernel_size", self.kernel_size, 1)
-        if self.channels < 2 or self.channels % 2 or self.n_blocks < 0 or self.head_channels < 1:
-            raise ValueError(f"need an even channels >= 2, n_blocks >= 0, head_channels >= 1; got channels="
-                             f"{self.channels}, n_blocks={self.n_blocks}, head_channels={self.head_channels}")
 
 
 class ResidualBlock(nn.Module):
@@ -245,20 +307,42 @@ class ResidualBlock(nn.Module):
 
 
 class PixelCNN(ImageAutoregressiveModel):
-    """7x7 mask-A convolution, residual blocks of mask-B convolutions, two 1x1 layers to the logits."""
+    """7x7 mask-A convolution, residual blocks of mask-B convolutions, two 1x1 layers to the logits.
 
-    def __init__(self, config: PixelCNNConfig):
-        super().__init__()
-        self.config = config
-        self.input_conv = MaskedConv2d(1, config.channels, config.first_kernel_size, "A")
-        self.blocks = nn.Sequential(*(ResidualBlock(config.channels, config.kernel_size)
-                                      for _ in range(config.n_blocks)))
-        self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(config.channels, config.head_channels, 1),
-                                  nn.ReLU(), nn.Conv2d(config.head_channels, self.n_outputs, 1))
+    Keyword arguments (all optional):
+
+    ``image_shape``       (H, W) that ``sample`` draws by default; the convolutions take any size
+    ``distribution``      ``"bernoulli"``: binary pixels, 1 logit each; ``"categorical"``: ``n_bins`` logits each
+    ``n_bins``            grey levels of a categorical output (256 for 8-bit images); unused for Bernoulli
+    ``channels``          width 2h of the residual stream (van den Oord et al. 2016a); blocks narrow to
+                          h = channels // 2, so it must be even
+    ``first_kernel_size`` the k x k mask-A input convolution (odd, >= 3)
+    ``kernel_size``       the mask-B convolution inside each residual block (odd)
+    ``n_blocks``          residual blocks; the field reaches first_kernel_size//2 + n_blocks*(kernel_size//2) rows up
+    ``head_channels``     width of the two 1x1 output layers
+    ``check_values``      check that inputs lie in the support (one host sync per call on a GPU)
+    """
+
+    def __init__(self, *, image_shape: tuple[int, int] = (28, 28), distribution: str = "bernoulli",
+                 n_bins: int = 256, channels: int = 64, first_kernel_size: int = 7, kernel_size: int = 3,
+                 n_blocks: int = 7, head_channels: int = 128, check_values: bool = True) -> None:
+        super().__init__(image_shape=image_shape, distribution=distribution, n_bins=n_bins, n_classes=0,
+                         check_values=check_values)
+        _check_odd("first_kernel_size", first_kernel_size, 3)
+        _check_odd("kernel_size", kernel_size, 1)
+        if channels < 2 or channels % 2 or n_blocks < 0 or head_channels < 1:
+            raise ValueError(f"need an even channels >= 2, n_blocks >= 0, head_channels >= 1; got channels="
+                             f"{channels}, n_blocks={n_blocks}, head_channels={head_channels}")
+        self.channels, self.head_channels = channels, head_channels
+        self.first_kernel_size, self.kernel_size, self.n_blocks = first_kernel_size, kernel_size, n_blocks
+        self.input_conv = MaskedConv2d(1, channels, first_kernel_size, "A")
+        self.blocks = nn.Sequential(*(ResidualBlock(channels, kernel_size) for _ in range(n_blocks)))
+        self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, head_channels, 1),
+                                  nn.ReLU(), nn.Conv2d(head_channels, self.n_outputs, 1))
 
     @property
     def receptive_field(self) -> tuple[int, int, int]:
-        reach = self.config.first_kernel_size // 2 + self.config.n_blocks * (self.config.kernel_size // 2)
+        reach = self.first_kernel_size // 2 + self.n_blocks * (self.kernel_size // 2)
         return reach, reach, reach
 
     def net(self, h: Tensor, y: Tensor | None = None) -> Tensor:
@@ -270,27 +354,6 @@ class PixelCNN(ImageAutoregressiveModel):
 
 
 # ----------------------------------------------------------------------------- Gated PixelCNN
-
-
-@dataclass
-class GatedPixelCNNConfig:
-    image_shape: tuple[int, int] = (28, 28)  # (H, W) that sample() draws by default; the convolutions take any size
-    distribution: str = "bernoulli"  # "bernoulli": binary pixels, 1 logit each; "categorical": n_bins logits each
-    n_bins: int = 256  # grey levels of a "categorical" output (256 for 8-bit images); unused for "bernoulli"
-    channels: int = 64  # feature maps p of each stack (the gates use 2p before tanh/sigmoid)
-    kernel_size: int = 5  # k: vertical (k//2+1) x k and horizontal 1 x (k//2+1) convolutions
-    n_layers: int = 8  # gated layers; the receptive field reaches 1 + n_layers*(kernel_size//2) rows up
-    head_channels: int = 128  # width of the 1x1 layers from the summed skip connections to the logits
-    n_classes: int = 0  # >0: condition on a class label (one-hot -> a learned bias per layer); 0: unconditional
-    check_values: bool = True  # check that inputs lie in the support (one host sync per call on a GPU)
-
-    def __post_init__(self) -> None:
-        _check_output(self.distribution, self.n_bins)
-        _check_odd("kernel_size", self.kernel_size, 3)
-        if self.channels < 1 or self.n_layers < 1 or self.head_channels < 1 or self.n_classes < 0:
-            raise ValueError(f"need channels, n_layers, head_channels >= 1 and n_classes >= 0; got channels="
-                             f"{self.channels}, n_layers={self.n_layers}, head_channels={self.head_channels}, "
-                             f"n_classes={self.n_classes}")
 
 
 def gate(a: Tensor) -> Tensor:
@@ -340,112 +403,49 @@ class GatedLayer(nn.Module):
 
 
 class GatedPixelCNN(ImageAutoregressiveModel):
-    """Vertical and horizontal gated stacks (no blind spot), optional class conditioning, skip connections."""
+    """Vertical and horizontal gated stacks (no blind spot), optional class conditioning, skip connections.
 
-    def __init__(self, config: GatedPixelCNNConfig):
-        super().__init__()
-        self.config = config
+    Keyword arguments (all optional):
+
+    ``image_shape``    (H, W) that ``sample`` draws by default; the convolutions take any size
+    ``distribution``   ``"bernoulli"``: binary pixels, 1 logit each; ``"categorical"``: ``n_bins`` logits each
+    ``n_bins``         grey levels of a categorical output (256 for 8-bit images); unused for Bernoulli
+    ``channels``       feature maps p of each stack (the gates use 2p before tanh/sigmoid)
+    ``kernel_size``    k (odd, >= 3): vertical (k//2+1) x k and horizontal 1 x (k//2+1) convolutions
+    ``n_layers``       gated layers; the receptive field reaches 1 + n_layers*(kernel_size//2) rows up
+    ``head_channels``  width of the 1x1 layers from the summed skip connections to the logits
+    ``n_classes``      > 0: condition on a class label (one-hot -> a learned bias per layer); 0: unconditional
+    ``check_values``   check that inputs lie in the support (one host sync per call on a GPU)
+    """
+
+    def __init__(self, *, image_shape: tuple[int, int] = (28, 28), distribution: str = "bernoulli",
+                 n_bins: int = 256, channels: int = 64, kernel_size: int = 5, n_layers: int = 8,
+                 head_channels: int = 128, n_classes: int = 0, check_values: bool = True) -> None:
+        if n_classes < 0:
+            raise ValueError(f"n_classes must be >= 0 (0: unconditional), got {n_classes}")
+        super().__init__(image_shape=image_shape, distribution=distribution, n_bins=n_bins, n_classes=n_classes,
+                         check_values=check_values)
+        _check_odd("kernel_size", kernel_size, 3)
+        if channels < 1 or n_layers < 1 or head_channels < 1:
+            raise ValueError(f"need channels, n_layers and head_channels >= 1; got channels={channels}, "
+                             f"n_layers={n_layers}, head_channels={head_channels}")
+        self.channels, self.kernel_size = channels, kernel_size
+        self.n_layers, self.head_channels = n_layers, head_channels
         self.layers = nn.ModuleList(
-            GatedLayer(1 if i == 0 else config.channels, config.channels, config.kernel_size, config.n_classes, i == 0)
-            for i in range(config.n_layers))
-        self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(config.channels, config.head_channels, 1),
-                                  nn.ReLU(), nn.Conv2d(config.head_channels, self.n_outputs, 1))
+            GatedLayer(1 if i == 0 else channels, channels, kernel_size, n_classes, i == 0) for i in range(n_layers))
+        self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, head_channels, 1),
+                                  nn.ReLU(), nn.Conv2d(head_channels, self.n_outputs, 1))
 
     @property
     def receptive_field(self) -> tuple[int, int, int]:
-        reach = self.config.n_layers * (self.config.kernel_size // 2)
+        reach = self.n_layers * (self.kernel_size // 2)
         return 1 + reach, reach, reach  # the vertical stack enters one row up, then k//2 rows per layer
 
     def net(self, h: Tensor, y: Tensor | None = None) -> Tensor:
-        if (y is None) != (self.config.n_classes == 0):
-            raise ValueError(f"labels y are needed exactly when n_classes > 0 (n_classes={self.config.n_classes})")
+        if (y is None) != (self.n_classes == 0):
+            raise ValueError(f"labels y are needed exactly when n_classes > 0 (n_classes={self.n_classes})")
         v, skip = h, 0
         for layer in self.layers:
             v, h, s = layer(v, h, y)  # (B, p, H, W) each
             skip = skip + s
         return self.head(skip)  # (B, p, H, W) -> (B, K, H, W)
-
-
-# ----------------------------------------------------------------------------- sampling
-
-
-def _invert_cdf(logits: Tensor, u: Tensor, distribution: str, temperature: float) -> Tensor:
-    """The value whose CDF interval holds ``u``: logits (n, K), u (n,) in [0, 1) -> (n,) long."""
-    logits = logits / temperature
-    if distribution == "bernoulli":
-        return (u < torch.sigmoid(logits[:, 0])).long()  # P(1) = sigmoid(logit)
-    cdf = torch.softmax(logits, dim=1).cumsum(dim=1)  # (n, K)
-    return (cdf < u[:, None]).sum(dim=1).clamp(max=logits.shape[1] - 1)  # first k with F_k >= u
-
-
-@torch.no_grad()
-def sample(model: ImageAutoregressiveModel, n: int, image_shape: tuple[int, int], *,
-           y: int | Tensor | None = None, generator: torch.Generator | None = None,
-           temperature: float = 1.0, x_init: Tensor | None = None, observed: Tensor | None = None,
-           fast: bool = True) -> Tensor:
-    """Ancestral sampling in raster order; returns (n, 1, H, W) in the data's format.
-
-    Bernoulli models give float32 in {0, 1}; categorical ones uint8 (long if n_bins > 256).
-    ``temperature`` divides the logits (< 1 sharpens). ``y``: a class (int) or labels (n,) for
-    a conditional model. Image completion: ``x_init`` (n, 1, H, W) with a boolean ``observed``
-    mask broadcastable to it keeps the observed pixels and samples the others.
-
-    The uniforms are drawn up front, (n, H, W) from ``generator``, and each pixel inverts its
-    conditional CDF, so the same seed gives the same images whatever crop the network ran on.
-    ``fast=False`` runs the network on the whole image for every pixel; ``fast=True`` only on
-    the rows and columns that the pixel's receptive field covers, with identical outputs.
-    """
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n (the number of samples) must be a positive int, got {n!r}")
-    if len(image_shape) != 2 or min(image_shape) < 1:
-        raise ValueError(f"image_shape must be (H, W) with H, W >= 1, got {image_shape!r}")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature!r}")
-    H, W = int(image_shape[0]), int(image_shape[1])
-    param = next(model.parameters())
-    cfg = model.config
-    if isinstance(y, int):
-        y = torch.full((n,), y, dtype=torch.long)
-    if y is not None:
-        y = y.to(param.device)
-    if (x_init is None) != (observed is None):
-        raise ValueError("image completion needs both x_init (the images) and observed (which pixels to keep)")
-    if x_init is not None:
-        if x_init.shape != (n, 1, H, W):
-            raise ValueError(f"x_init must have shape (n, 1, H, W) = {(n, 1, H, W)}, got {tuple(x_init.shape)}")
-        if not isinstance(observed, Tensor) or observed.dtype != torch.bool:
-            raise ValueError(f"observed must be a boolean tensor, got {getattr(observed, 'dtype', type(observed))}")
-        try:
-            observed = torch.broadcast_to(observed.to(param.device), (n, 1, H, W))
-        except RuntimeError:
-            raise ValueError(f"observed of shape {tuple(observed.shape)} does not broadcast to "
-                             f"{(n, 1, H, W)}") from None
-        x = x_init.to(param.device).clone()
-    else:
-        if cfg.distribution == "bernoulli":
-            dtype = torch.float32
-        else:
-            dtype = torch.uint8 if cfg.n_bins <= 256 else torch.long
-        x = torch.zeros(n, 1, H, W, dtype=dtype, device=param.device)
-    model.check_input(x, y)
-
-    u_device = generator.device if generator is not None else torch.device("cpu")
-    u = torch.rand(n, H, W, generator=generator, device=u_device, dtype=param.dtype).to(param.device)
-    up, left, right = model.receptive_field if fast else (H, W, W)
-    was_training = model.training
-    model.eval()
-    for i in range(H):
-        r0 = max(0, i - up) if fast else 0
-        r1 = i + 1 if fast else H
-        for j in range(W):
-            if observed is not None:
-                todo = ~observed[:, 0, i, j]  # (n,)
-                if not bool(todo.any()):
-                    continue
-            c0, c1 = (max(0, j - left), min(W, j + right + 1)) if fast else (0, W)
-            crop = x[:, :, r0:r1, c0:c1]  # (n, 1, rows, cols)
-            logits = model.net(model.scale_input(crop), y)[:, :, i - r0, j - c0]  # (n, K)
-            value = _invert_cdf(logits.to(u.dtype), u[:, i, j], cfg.distribution, temperature).to(x.dtype)
-            x[:, 0, i, j] = value if observed is None else torch.where(todo, value, x[:, 0, i, j])
-    model.train(was_training)
-    return x

@@ -57,7 +57,7 @@ class MaskedLinear(nn.Linear):
         return F.linear(x, self.weight * self.mask, self.bias)
 
 
-def made_degrees(d: int, hidden_sizes: Sequence[int], order: Tensor | None = None,
+def made_degrees(d: int, hidden_sizes: Sequence[int], order: Tensor | None = None, *,
                  generator: torch.Generator | None = None, connectivity: str = "random") -> list[Tensor]:
     """The degrees ``[m_0 (D,), m_1 (H_1,), ..., m_L (H_L,)]`` of the inputs and hidden layers.
 
@@ -84,13 +84,13 @@ def made_degrees(d: int, hidden_sizes: Sequence[int], order: Tensor | None = Non
     return degrees
 
 
-def made_masks(d: int, hidden_sizes: Sequence[int], order: Tensor | None = None,
+def made_masks(d: int, hidden_sizes: Sequence[int], order: Tensor | None = None, *,
                generator: torch.Generator | None = None, connectivity: str = "random") -> list[Tensor]:
     """The masks (out, in) of every layer, hidden ones then the output one: ``len(hidden_sizes) + 1`` float tensors.
 
     Hidden: ``M[k', k] = m_l(k') >= m_{l-1}(k)``; output: ``M[d, k] = m_0(d) > m_L(k)`` (strict).
     """
-    degrees = made_degrees(d, hidden_sizes, order, generator, connectivity)
+    degrees = made_degrees(d, hidden_sizes, order, generator=generator, connectivity=connectivity)
     masks = [(m_out[:, None] >= m_in[None, :]).float() for m_in, m_out in zip(degrees[:-1], degrees[1:], strict=True)]
     masks.append((degrees[0][:, None] > degrees[-1][None, :]).float())  # (D, H_L)
     return masks
@@ -99,6 +99,7 @@ def made_masks(d: int, hidden_sizes: Sequence[int], order: Tensor | None = None,
 class MADE(nn.Module):
     """MADE over ``d`` binary dimensions; ``forward`` returns the logits of :math:`p(x_d = 1 \\mid x_{<d})`.
 
+    ``d``: number D of binary dimensions (784 for MNIST; may be given first, by position).
     ``hidden_sizes``: widths of the masked hidden layers (ReLU). ``n_masks``: how many masks to
     cycle through (1 = a single fixed MADE). ``natural_ordering``: keep the order ``0..D-1`` for
     every mask (then only the connectivity changes), else draw a random ordering per mask.
@@ -107,12 +108,15 @@ class MADE(nn.Module):
     the inputs straight to the outputs.
     """
 
-    def __init__(self, d: int, hidden_sizes: Sequence[int] = (500,), n_masks: int = 1, natural_ordering: bool = True,
-                 seed: int = 0, connectivity: str = "random", direct_connection: bool = False) -> None:
+    def __init__(self, d: int, *, hidden_sizes: Sequence[int] = (500,), n_masks: int = 1,
+                 natural_ordering: bool = True, seed: int = 0, connectivity: str = "random",
+                 direct_connection: bool = False) -> None:
         super().__init__()
         if d < 1 or n_masks < 1 or any(h < 1 for h in hidden_sizes):
             raise ValueError(f"need d >= 1, n_masks >= 1 and positive hidden sizes, got d={d}, "
                              f"n_masks={n_masks}, hidden_sizes={tuple(hidden_sizes)}")
+        if connectivity not in CONNECTIVITIES:
+            raise ValueError(f"connectivity must be one of {CONNECTIVITIES}, got {connectivity!r}")
         self.d, self.hidden_sizes, self.n_masks = int(d), tuple(int(h) for h in hidden_sizes), int(n_masks)
         self.natural_ordering, self.seed, self.connectivity = natural_ordering, int(seed), connectivity
         sizes = [self.d, *self.hidden_sizes, self.d]
@@ -127,7 +131,7 @@ class MADE(nn.Module):
         self.mask_index = int(index) % self.n_masks
         gen = torch.Generator().manual_seed(self.seed + self.mask_index)
         order = torch.arange(self.d) if self.natural_ordering else torch.randperm(self.d, generator=gen)
-        masks = made_masks(self.d, self.hidden_sizes, order, gen, self.connectivity)
+        masks = made_masks(self.d, self.hidden_sizes, order, generator=gen, connectivity=self.connectivity)
         for layer, mask in zip(self.layers, masks, strict=True):
             layer.set_mask(mask)
         if self.direct is not None:
@@ -198,8 +202,8 @@ class MADE(nn.Module):
         return -(torch.logsumexp(torch.stack(log_p), dim=0) - math.log(n_orderings))  # (M, B) -> (B,)
 
     @torch.no_grad()
-    def sample(self, n: int, image_shape: tuple[int, ...] | None = None,
-               generator: torch.Generator | None = None) -> Tensor:
+    def sample(self, n: int, *, generator: torch.Generator | None = None,
+               image_shape: tuple[int, ...] | None = None) -> Tensor:
         """``n`` samples in the current ordering, by ``D`` passes; (n, D), or (n, *image_shape), float in {0, 1}."""
         weight = self.layers[0].weight
         x = torch.zeros(int(n), self.d, device=weight.device, dtype=weight.dtype)

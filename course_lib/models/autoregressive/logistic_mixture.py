@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from course_lib.models.histogram import check_categorical, sample_categorical
+from course_lib.models.autoregressive.histogram import check_categorical, sample_categorical
 
 LOG_S_MIN = -7.0
 """Lower clamp of the log-scale, as in PixelCNN++ (1/s <= e^7 ~ 1100)."""
@@ -91,14 +91,14 @@ def discretized_logistic_mixture_log_prob(x: Tensor, logit_pi: Tensor, mu: Tenso
 
 
 @torch.no_grad()
-def sample_discretized_logistic_mixture(logit_pi: Tensor, mu: Tensor, log_s: Tensor, n_bins: int = 256,
+def sample_discretized_logistic_mixture(logit_pi: Tensor, mu: Tensor, log_s: Tensor, n_bins: int = 256, *,
                                         generator: torch.Generator | None = None,
                                         log_s_min: float = LOG_S_MIN) -> Tensor:
     """One draw per position from the mixture with parameters (B, K, ...); returns (B, ...) long."""
     if not (logit_pi.shape == mu.shape == log_s.shape) or mu.dim() < 2:
         raise ValueError(f"logit_pi, mu and log_s must share one shape (B, K, ...), got "
                          f"{tuple(logit_pi.shape)}, {tuple(mu.shape)} and {tuple(log_s.shape)}")
-    k = sample_categorical(F.softmax(logit_pi, dim=1).movedim(1, -1), generator)  # (B, ...)
+    k = sample_categorical(F.softmax(logit_pi, dim=1).movedim(1, -1), generator=generator)  # (B, ...)
     mu_k = mu.gather(1, k.unsqueeze(1)).squeeze(1)  # (B, K, ...) -> (B, ...)
     log_s_k = log_s.clamp(min=log_s_min).gather(1, k.unsqueeze(1)).squeeze(1)
     eps = torch.finfo(mu.dtype).eps
@@ -110,10 +110,11 @@ def sample_discretized_logistic_mixture(logit_pi: Tensor, mu: Tensor, log_s: Ten
 class DiscretizedLogisticMixture(nn.Module):
     """A 1-D model: one mixture of ``n_components`` discretised logistics over ``{0..n_bins-1}``.
 
+    ``n_components``: logistics K in the mixture; ``n_bins``: number of values (256 for 8-bit data).
     ``nll(x)`` takes (B,) integers and returns (B,) nats; ``sample(n)`` returns (n,) long.
     """
 
-    def __init__(self, n_components: int = 4, n_bins: int = 256) -> None:
+    def __init__(self, *, n_components: int = 4, n_bins: int = 256) -> None:
         super().__init__()
         if n_components < 1 or n_bins < 2:
             raise ValueError(f"need n_components >= 1 and n_bins >= 2, got {n_components} and {n_bins}")
@@ -143,7 +144,7 @@ class DiscretizedLogisticMixture(nn.Module):
         return self.log_prob(torch.arange(self.n_bins, device=self.mu.device)).exp()
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+    def sample(self, n: int, *, generator: torch.Generator | None = None) -> Tensor:
         """``n`` draws, shape (n,) long in ``{0..n_bins-1}``."""
         dummy = torch.empty(int(n), device=self.mu.device)
         return sample_discretized_logistic_mixture(*self.forward(dummy), n_bins=self.n_bins, generator=generator)

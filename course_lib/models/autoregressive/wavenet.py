@@ -24,7 +24,8 @@ last :math:`R+1` tokens for every new token: :math:`O(R)` positions per layer pe
 Most of that work repeats the previous step. The *cached* sampler ("Fast WaveNet") keeps,
 for every layer, a queue of its last :math:`(k-1)d + 1` inputs; a new step pushes one
 input per layer and reads its :math:`k` taps back from the queue: :math:`O(1)` work per layer.
-Both give the same logits (up to rounding) and so the same samples for the same seed.
+Both give the same logits (up to rounding) and so the same samples for the same seed:
+``sample(n, length=..., fast=True)`` runs the cached one, ``fast=False`` the naive one.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from course_lib.models.histogram import sample_categorical
+from course_lib.models.autoregressive.histogram import sample_categorical
 
 
 class CausalConv1d(nn.Conv1d):
@@ -98,17 +99,23 @@ class WaveNet(nn.Module):
     ``logits[:, :, t]`` parameterises :math:`p(x_t \\mid x_{<t})`. Layer ``l`` of ``n_layers`` has
     dilation ``2 ** (l % dilation_cycle)`` (``dilation_cycle=None``: no restart).
 
-    ``vocab_size``: number of token ids V; ``channels``: width C of the embedding and residual stream;
-    ``n_layers``: residual blocks; ``kernel_size``: taps k of every causal convolution;
-    ``skip_channels``: width S of the skip stream and output head (default C).
+    ``vocab_size``: number of token ids V (the data's alphabet; may be given first, by position);
+    ``channels``: width C of the embedding and residual stream; ``n_layers``: residual blocks;
+    ``kernel_size``: taps k of every causal convolution; ``dilation_cycle``: layers after which the
+    dilations restart at 1 (None: never); ``skip_channels``: width S of the skip stream and output
+    head (None: C).
     """
 
-    def __init__(self, vocab_size: int, channels: int = 64, n_layers: int = 8, kernel_size: int = 2,
+    def __init__(self, vocab_size: int, *, channels: int = 64, n_layers: int = 8, kernel_size: int = 2,
                  dilation_cycle: int | None = None, skip_channels: int | None = None) -> None:
         super().__init__()
         if vocab_size < 2 or channels < 1 or n_layers < 1 or kernel_size < 1:
             raise ValueError(f"need vocab_size >= 2, channels >= 1, n_layers >= 1 and kernel_size >= 1, got "
                              f"{vocab_size}, {channels}, {n_layers} and {kernel_size}")
+        if dilation_cycle is not None and dilation_cycle < 1:
+            raise ValueError(f"dilation_cycle must be None (no restart) or >= 1, got {dilation_cycle}")
+        if skip_channels is not None and skip_channels < 1:
+            raise ValueError(f"skip_channels must be None (= channels) or >= 1, got {skip_channels}")
         cycle = dilation_cycle or n_layers
         self.vocab_size, self.kernel_size = int(vocab_size), int(kernel_size)
         self.dilations: list[int] = [2 ** (layer % cycle) for layer in range(n_layers)]
@@ -189,13 +196,14 @@ class WaveNet(nn.Module):
         return torch.stack([self._step(self._input_at(x, t), queues, t) for t in range(x.shape[1])], dim=-1)
 
     @torch.no_grad()
-    def generate(self, n: int, length: int, prompt: Tensor | None = None, temperature: float = 1.0,
-                 generator: torch.Generator | None = None, cached: bool = False) -> Tensor:
+    def sample(self, n: int, *, generator: torch.Generator | None = None, length: int, prompt: Tensor | None = None,
+               temperature: float = 1.0, fast: bool = True) -> Tensor:
         """Sample ``n`` sequences of ``length`` new tokens after ``prompt`` ((P,) or (n, P) long).
 
         Returns (n, P + length) long, the prompt included. ``temperature`` divides the logits;
-        ``cached=True`` uses the Fast-WaveNet queues, otherwise the network is re-run on the last
-        ``receptive_field + 1`` tokens for each new token. Same generator state => same samples.
+        ``fast=True`` uses the Fast-WaveNet queues (the cached sampler), ``fast=False`` re-runs the
+        network on the last ``receptive_field + 1`` tokens for each new token (the naive sampler).
+        Both compute the same logits: same generator state => same samples.
         """
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
@@ -212,12 +220,12 @@ class WaveNet(nn.Module):
         n_prompt, total = prompt.shape[1], prompt.shape[1] + length
         seq = torch.zeros(n, total, dtype=torch.long, device=device)
         seq[:, :n_prompt] = prompt.to(device)
-        queues = self._init_queues(n) if cached else None
-        for t in range(n_prompt if not cached else 0, total):
-            if cached:
+        queues = self._init_queues(n) if fast else None
+        for t in range(n_prompt if not fast else 0, total):
+            if fast:
                 logits = self._step(self._input_at(seq, t), queues, t)  # (n, V)
             else:
                 logits = self._window_logits(seq, t)  # (n, V)
             if t >= n_prompt:
-                seq[:, t] = sample_categorical(F.softmax(logits / temperature, dim=-1), generator)
+                seq[:, t] = sample_categorical(F.softmax(logits / temperature, dim=-1), generator=generator)
         return seq

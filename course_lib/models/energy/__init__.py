@@ -1,0 +1,22 @@
+r"""Energy-based models (topic 03): an unnormalised density :math:`p(x) = e^{-E(x)} / Z`.
+
+Maximum-entropy models, energy models trained by contrastive divergence or persistent chains,
+and restricted Boltzmann machines live here; their MCMC samplers live in
+:mod:`course_lib.models.energy.sampling`. The protocol, as topic 03 uses it:
+
+``energy(x) -> (B,)``
+    :math:`E(x)` of each example; :math:`Z` is not computed (it is what makes these models
+    hard). Lower energy = more probable.
+``free_energy(v) -> (B,)`` (RBMs and other models with hidden units)
+    :math:`F(v) = -\log \sum_h e^{-E(v, h)}`, so that :math:`p(v) \propto e^{-F(v)}`; RBMs also
+    give the factorised conditionals :math:`p(h \mid v)` and :math:`p(v \mid h)` that block Gibbs
+    sampling alternates.
+``sample(n, *, generator=None, ...)``
+    ``n`` draws by running a sampler of :mod:`~course_lib.models.energy.sampling` from a fresh
+    start (the number of steps and the step size by keyword).
+Training differentiates :math:`\mathbb{E}_{\text{data}}[E] - \mathbb{E}_{\text{model}}[E]`, the model's
+expectation taken over the chains' states; the log-partition function for a likelihood in nats
+comes from annealed importance sampling (:mod:`course_lib.metrics`).
+
+Constructors take keyword arguments (``Model(**settings["model"])``), as in every family.
+"""
