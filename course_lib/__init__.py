@@ -1,7 +1,19 @@
 """course_lib: the tested implementations behind the course on deep generative models.
 
-Layers import one way: ``data`` -> ``models`` -> ``training``/``metrics`` ->
-``plots``/``widgets`` -> notebooks and the ``course`` command.
+What students import, in layers that import one way (each only from those above it)::
+
+    runtime, files, metrics, results    devices, seeds, profiles; atomic writes; units; recorded results
+    data                                datasets (verified downloads, toy distributions) and loaders
+    models                              one folder per family, each with one protocol: autoregressive,
+                                        latent, energy (with its MCMC samplers), adversarial, flows
+    training                            one loop for every model (train), maximum likelihood on it (fit)
+    presets                             each topic's sizes per profile (topicNN), one model factory
+    plots, widgets                      figures, training curves, explorers that degrade to figures
+    notebooks (lectures, solutions, exercises)
+
+The instructor's tools (running notebooks, releasing exercises, grading) live apart in
+:mod:`course_lib.instructor`, which the student bundle leaves out; the ``course`` command
+(:mod:`course_lib.cli`) loads them when they are there.
 """
 
 from course_lib.metrics import bits_per_dim_to_nats, dequantized_bits_per_dim, nats_to_bits_per_dim
