@@ -116,7 +116,8 @@ def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
 
 
 def _leftovers(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob("*") if p.name.startswith(".tmp-")]
+    """Temporary files and folders left behind: every one the course writes is hidden (a leading dot)."""
+    return [p for p in folder.rglob("*") if p.name.startswith(".")]
 
 
 def _spec(urls, name="toy-file", path="toy/data.txt.gz", sha256=CONTENT_SHA, **kw) -> DataFile:

@@ -36,3 +36,19 @@ def test_bad_arguments_are_named(tmp_path):
             pass
     with pytest.raises(TypeError, match="bytes or str"):
         atomic_write(tmp_path / "x", 3)
+
+
+def test_atomic_path_keeps_the_suffix_and_replaces_only_on_a_clean_exit(tmp_path):
+    from course_lib.files import atomic_path
+
+    dest = tmp_path / "mnist" / "t10k.gz"
+    with atomic_path(dest) as tmp:
+        assert tmp.parent == dest.parent and tmp.name.startswith(".") and tmp.name.endswith(".gz")
+        tmp.write_bytes(b"verified")
+    assert dest.read_bytes() == b"verified"
+    with pytest.raises(ValueError, match="wrong content"):
+        with atomic_path(dest) as tmp:
+            tmp.write_bytes(b"corrupt")
+            raise ValueError("wrong content")
+    assert dest.read_bytes() == b"verified"
+    assert os.listdir(dest.parent) == ["t10k.gz"]

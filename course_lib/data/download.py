@@ -55,6 +55,8 @@ from pathlib import Path
 
 import numpy as np
 
+from course_lib.files import atomic_path
+
 __all__ = [
     "BINARIZED_MNIST_NPZ_SHA256",
     "CorruptFileWarning",
@@ -298,6 +300,10 @@ def _say(verbose: bool, message: str) -> None:
         print(f"course_lib: {message}", file=sys.stderr, flush=True)
 
 
+class _WrongContent(Exception):
+    """A mirror's file did not verify (its message says how)."""
+
+
 def _download(spec: DataFile, dest: Path, *, timeout: float, verbose: bool) -> tuple[Path | None, list[str]]:
     """Try each mirror; return (verified destination, []) or (None, one failure line per mirror)."""
     failures: list[str] = []
@@ -307,27 +313,22 @@ def _download(spec: DataFile, dest: Path, *, timeout: float, verbose: bool) -> t
         return None, [f"cannot create the cache folder {dest.parent} ({err}); set {CACHE_DIR_ENV} to a writable folder"]
     build = spec.build or _download_as_is
     for url in spec.urls:
-        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=_TMP_PREFIX, suffix="-" + dest.name)
-        os.close(fd)
-        tmp = Path(tmp_name)
         try:
             _say(verbose, f"downloading {spec.path} from {url}")
-            build(url, tmp, partial(download_url, timeout=timeout))
-            problem = _problem(tmp, spec.sha256)
-            if problem is not None:
-                failures.append(f"{url}: wrong content: {problem}")
-                _say(verbose, f"  wrong content: {problem}")
-                continue
-            os.chmod(tmp, 0o644)  # mkstemp makes files private; a cache is readable like any download
-            os.replace(tmp, dest)
+            with atomic_path(dest) as tmp:  # dest is replaced only by verified content
+                build(url, tmp, partial(download_url, timeout=timeout))
+                problem = _problem(tmp, spec.sha256)
+                if problem is not None:
+                    raise _WrongContent(problem)
             _say(verbose, f"  saved and verified {dest}")
             return dest, []
+        except _WrongContent as err:
+            failures.append(f"{url}: wrong content: {err}")
+            _say(verbose, f"  wrong content: {err}")
         except Exception as err:  # any failure of one mirror moves on to the next
             reason = _describe_failure(err, timeout)
             failures.append(f"{url}: {reason}")
             _say(verbose, f"  failed: {reason}")
-        finally:
-            tmp.unlink(missing_ok=True)
     if not spec.urls:
         failures.append("(no mirror is known for this file)")
     return None, failures
