@@ -83,14 +83,15 @@ def resolve_declared(name: str) -> Any:
         if hasattr(obj, parts[i]):
             obj = getattr(obj, parts[i])
             continue
+        missing = f"{name!r} does not resolve: {'.'.join(parts[:i])} has no attribute or submodule {parts[i]!r}"
         if not isinstance(obj, types.ModuleType) or parts[i] == "__main__":
-            raise ValueError(f"{name!r} does not resolve: {'.'.join(parts[:i])} has no attribute {parts[i]!r}")
+            raise ValueError(missing)
         try:
             obj = importlib.import_module(".".join(parts[: i + 1]))
         except ModuleNotFoundError as exc:
             if exc.name != ".".join(parts[: i + 1]):
                 raise
-            raise ValueError(f"{name!r} does not resolve: no module or attribute {'.'.join(parts[: i + 1])}") from None
+            raise ValueError(missing) from None
     return obj
 
 
