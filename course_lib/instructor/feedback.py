@@ -92,7 +92,7 @@ def student_message(error: CellError, timeout: float | None = None) -> str:
 
 
 @dataclass(frozen=True)
-class TestResult:
+class CellResult:
     """One test cell's row of a feedback page."""
 
     cell: str
@@ -104,9 +104,9 @@ class TestResult:
     message: str = ""
 
 
-def test_results(autograded: Mapping[str, Any], scores: Mapping[str, float], max_scores: Mapping[str, float],
+def cell_results(autograded: Mapping[str, Any], scores: Mapping[str, float], max_scores: Mapping[str, float],
                  parts: Mapping[str, Part], *, timeout: float | None = None,
-                 notes: Mapping[str, str] | None = None) -> list[TestResult]:
+                 notes: Mapping[str, str] | None = None) -> list[CellResult]:
     """The rows of a feedback page: each test cell of the autograded notebook, in order.
 
     ``notes`` gives, per part, why a test that passed earned no points (e.g. a library copy).
@@ -123,7 +123,7 @@ def test_results(autograded: Mapping[str, Any], scores: Mapping[str, float], max
         message = student_message(error, timeout) if error else ""
         if error is None and earned < most and (notes or {}).get(part):
             message = notes[part]
-        rows.append(TestResult(gid, part, earned, most, error is None, message))
+        rows.append(CellResult(gid, part, earned, most, error is None, message))
     return rows
 
 
@@ -133,7 +133,7 @@ def _page(title: str, body: str) -> str:
 
 
 def results_page(*, assignment: str, student: str, notebook: str, status: str, message: str, total: float,
-                 max_total: float, rows: list[TestResult], own_errors: list[CellError],
+                 max_total: float, rows: list[CellResult], own_errors: list[CellError],
                  hidden: set[str]) -> str:
     """The feedback page of a graded notebook: status, total, a table of parts and one of test cells.
 
@@ -180,7 +180,7 @@ def graded_page(autograded: str | Path, *, assignment: str, student: str, notebo
                 notes: Mapping[str, str] | None = None) -> str:
     """:func:`results_page` of an autograded notebook file."""
     nb = json.loads(Path(autograded).read_text(encoding="utf-8"))
-    rows = test_results(nb, scores, max_scores, parts, timeout=timeout, notes=notes)
+    rows = cell_results(nb, scores, max_scores, parts, timeout=timeout, notes=notes)
     own = [e for e in cell_error_list(nb) if not e.test]
     return results_page(assignment=assignment, student=student, notebook=notebook, status=status, message=message,
                         total=total, max_total=max_total, rows=rows, own_errors=own, hidden=hidden)
