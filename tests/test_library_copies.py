@@ -192,3 +192,16 @@ def test_course_grade_refuses_a_typo_in_the_declarations_before_grading(tmp_path
     assert main(["grade", str(source), str(tmp_path / "class"), "--out", str(tmp_path / "out")]) == 2
     assert "nats_to_bits_per_dimm" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_course_release_reports_a_typo_in_the_declarations(tmp_path, monkeypatch, capsys):
+    from course_lib.cli import main
+
+    nb = json.loads(CHECKED.read_text())
+    nb["metadata"]["course"]["library"]["chars"] = ["course_lib.data.datasets.CharVocabulary"]
+    (tmp_path / "solutions").mkdir()
+    (tmp_path / "solutions" / CHECKED.name).write_text(json.dumps(nb))
+    monkeypatch.chdir(tmp_path)
+    assert main(["release"]) == 1
+    err = capsys.readouterr().err
+    assert "metadata.course.library, part 'chars'" in err and "'CharVocabulary'" in err
