@@ -205,3 +205,9 @@ def test_course_release_reports_a_typo_in_the_declarations(tmp_path, monkeypatch
     assert main(["release"]) == 1
     err = capsys.readouterr().err
     assert "metadata.course.library, part 'chars'" in err and "'CharVocabulary'" in err
+
+
+def test_absurdly_nested_code_does_not_crash_the_scan():
+    too_deep = "x = " + "+".join(["1"] * 20000) + "\n"  # Python itself cannot build its tree
+    long_chain = "y = MADE" + ".b" * 900 + "\n"
+    assert _uses("from course_lib.models import MADE\n", too_deep, long_chain) == [("made", "course_lib.models.MADE")]

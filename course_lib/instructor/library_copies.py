@@ -386,7 +386,8 @@ def library_uses(cells: Iterable[tuple[str, str]], declared: Mapping[str, Sequen
 
     ``declared`` maps a part to the names that implement it (:func:`declared_library`).
     Returns one :class:`LibraryUse` per part and name used (the first cell that uses it),
-    in the order found. A cell that is not valid Python is skipped, as it cannot run.
+    in the order found. A cell that is not valid Python is skipped, as it cannot run; one nested
+    too deeply to read whole counts for what was read of it.
     """
     if not declared:
         return []
@@ -398,13 +399,14 @@ def library_uses(cells: Iterable[tuple[str, str]], declared: Mapping[str, Sequen
         code = python_source(source)
         if code is None:
             continue
-        try:
-            tree = ast.parse(code)
-        except (SyntaxError, ValueError):
-            continue
         start = len(scanner.references)
-        for statement in tree.body:
-            scanner.visit(statement)
+        try:
+            for statement in ast.parse(code).body:
+                scanner.visit(statement)
+        except (SyntaxError, ValueError):
+            continue  # it cannot run either
+        except RecursionError:  # absurdly nested code: what was read of the cell so far still counts
+            pass
         for path in scanner.references[start:]:
             for part, used in names.matches(path).items():
                 if (part, used) not in seen:
