@@ -34,6 +34,7 @@ from pathlib import Path
 
 from course_lib.data.download import cache_dir, data_dirs
 from course_lib.instructor.class_grading import STATE_FILE, GradingState, read_grades_csv
+from course_lib.instructor.grading import reference_answer
 from course_lib.instructor.release import render_exercises
 from course_lib.results import markdown_table
 from course_lib.runtime import describe_hardware
@@ -42,16 +43,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def perfect_submission(solution: Path) -> str:
-    """The exercise generated from ``solution`` with the solution's answer cells put in."""
+    """The exercise generated from ``solution`` with the solution's answer cells put in (the reference answer)."""
     exercise = json.loads(render_exercises([solution])[solution.stem])
-    source = json.loads(solution.read_text(encoding="utf-8"))
-    answers = {c["metadata"]["nbgrader"]["grade_id"]: c["source"] for c in source["cells"]
-               if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
-    for cell in exercise["cells"]:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if grade_id in answers:
-            cell["source"] = answers[grade_id]
-    return json.dumps(exercise, indent=1)
+    return json.dumps(reference_answer(exercise, json.loads(solution.read_text(encoding="utf-8"))), indent=1)
 
 
 def grade(solution: Path, class_dir: Path, out: Path, jobs: int, timeout: float, notebook_timeout: float) -> dict:

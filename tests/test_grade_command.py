@@ -23,7 +23,7 @@ import pytest
 
 from course_lib.cli import main
 from course_lib.instructor.class_grading import classify, read_grades_csv, resolve_assignment
-from course_lib.instructor.grading import parts_of, submission_warnings
+from course_lib.instructor.grading import parts_of, reference_answer, submission_warnings
 from course_lib.instructor.grading_process import GradingJob, GradingOutcome
 from course_lib.instructor.release import render_exercises
 
@@ -291,7 +291,7 @@ def test_the_submissions_are_never_modified_and_a_rerun_regrades_nothing(topic_c
 
 @pytest.fixture(scope="module")
 def toy_perfect() -> dict:
-    return _with(_exercise(TOY), _answers(TOY))
+    return reference_answer(_exercise(TOY), json.loads(TOY.read_text(encoding="utf-8")))
 
 
 @pytest.fixture(scope="module")
@@ -309,6 +309,8 @@ def toy_class(tmp_path_factory, toy_perfect):
 
 def test_toy_class_grades_csv(toy_class):
     assert toy_class["code"] == 0
+    check = json.loads((toy_class["out"] / "reference" / "selfcheck.json").read_text())
+    assert (check["passed"], check["status"], check["total"], check["failures"]) == (True, "graded", 4.0, {})
     assert toy_class["csv"].splitlines() == [
         "student,status,square,mean,total,max,message",
         "ann,graded,1,3,4,4,",
@@ -322,12 +324,14 @@ def test_a_rerun_regrades_only_what_changed_and_force_regrades_all(toy_class, to
     args = (TOY, subs, "--out", out, "--jobs", "2", "--timeout", "30", "--roster", roster)
     capsys.readouterr()
     assert _grade(*args) == 0
-    assert "grading 0 of 3" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "grading 0 of 3" in printed and "self-check" not in printed  # nobody graded: no self-check either
     assert (out / "grades.csv").read_text() == toy_class["csv"]
     _save(subs / "ben" / "my work.ipynb", toy_perfect)  # ben hands in again
     assert _grade(*args) == 0
     printed = capsys.readouterr().out
     assert "grading 1 of 3" in printed and "ben: graded, 4/4" in printed and "ann:" not in printed
+    assert "self-check: full marks (4/4)" in printed  # run again: the environment may have changed since
     assert read_grades_csv(out / "grades.csv")["ben"]["total"] == "4"
     assert _grade(*args, "--force") == 0
     assert "grading 2 of 3" in capsys.readouterr().out
@@ -448,6 +452,14 @@ def test_usage_errors_exit_2_before_grading(tmp_path, capsys):
     assert "not written by `course grade`" in err
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
     assert sorted(p.name for p in (tmp_path / "class").iterdir()) == ["ann.ipynb"]
+
+
+def test_grade_help_names_the_self_check_and_the_new_options(capsys):
+    assert main(["grade", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "self-check" in text and "reference answer" in text
+    assert "--feedback {summary,full}" in text and "--library-copies {warn,zero}" in text
+    assert "1 the reference answer did not score full marks" in text
 
 
 def test_an_assignment_is_named_by_its_stem_a_prefix_or_a_path():

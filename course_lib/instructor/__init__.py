@@ -9,9 +9,13 @@ Modules, by job:
 ``nbgrader_setup``   the one place that builds nbgrader's API and fills a course directory;
 ``notebooks``        running notebooks headless with papermill, the results table, notebook hygiene;
 ``release``          generating and checking ``exercises/`` from ``solutions/``, leak checks, the student bundle;
-``grading``          what grading one notebook needs: an assignment's parts and points, a submission's checks;
+``grading``          what grading one notebook needs: an assignment's parts and points, the reference answer,
+                     a submission's checks, failures of the environment;
+``library_copies``   the ``course_lib`` names that implement a part, and a submission's code that uses them;
 ``grading_process``  one student graded in a grading process of its own: the job and outcome records;
-``class_grading``    grading a class (``course grade``), or the students one names (``autograde``);
+``feedback``         feedback pages for students that never show the hidden tests;
+``class_grading``    grading a class (``course grade``) after grading the reference answer, or the students
+                     one names (``autograde``);
 ``submissions``      finding each student's submission in what an LMS hands an instructor;
 ``cli``              the instructor's commands of ``course``: run, release, grade, results.
 """

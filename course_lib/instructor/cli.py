@@ -103,7 +103,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("build") / "grades" / (source.stem if source.is_file() else source.name)
     try:
         grades = grade_class(source, submissions, out, roster=args.roster, jobs=args.jobs, timeout=args.timeout,
-                             notebook_timeout=args.notebook_timeout, force=args.force, profile=args.profile)
+                             notebook_timeout=args.notebook_timeout, force=args.force, profile=args.profile,
+                             feedback=args.feedback, library_copies=args.library_copies)
     except (FileNotFoundError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     except RuntimeError as exc:
@@ -174,18 +175,28 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     release.add_argument("--exercises", default="exercises", metavar="DIR", help=argparse.SUPPRESS)
     release.set_defaults(func=cmd_release)
 
-    from course_lib.instructor.class_grading import DEFAULT_NOTEBOOK_TIMEOUT, DEFAULT_TIMEOUT
+    from course_lib.instructor.class_grading import (
+        DEFAULT_NOTEBOOK_TIMEOUT,
+        DEFAULT_TIMEOUT,
+        FEEDBACK_MODES,
+        LIBRARY_COPIES,
+    )
 
     grade = sub.add_parser(
         "grade", help="autograde a class's submissions with nbgrader: grades.csv and feedback",
         description="Autograde every student's submission of ASSIGNMENT with nbgrader (hidden tests included, in"
-                    " the smoke profile), each in a private copy of the course, several at a time. Writes"
-                    " OUT/grades.csv (one row per student: status, points per part, total, max, message),"
-                    " OUT/feedback/<student>.html and the nbgrader course directory OUT/course/ with its"
-                    " gradebook. A re-run re-grades only the submissions that changed.",
+                    " the smoke profile), each in a private copy of the course, several at a time. First the"
+                    " self-check: the reference answer (the released exercise with the solution's answers) is"
+                    " graded in the same environment and limits; unless it scores full marks, no student is"
+                    " graded and each failing cell is named (OUT/reference/ holds it). Writes OUT/grades.csv"
+                    " (one row per student: status, points per part, total, max, message),"
+                    " OUT/feedback/<student>.html (points, pass or fail and messages per test cell, never the"
+                    " tests' code) and the nbgrader course directory OUT/course/ with its gradebook. A re-run"
+                    " re-grades only the submissions that changed.",
         epilog="Statuses: graded, graded-with-warnings, timeout, kernel-died, not-a-notebook, missing, duplicate,"
-               " error. Exit status: 0 the class was graded (whatever the statuses), 1 the grader itself failed"
-               " on a submission (status error) or could not start, 2 wrong usage.")
+               " error. Exit status: 0 the class was graded (whatever the statuses), 1 the reference answer did"
+               " not score full marks (no student graded), the grader failed on a submission or a cell failed"
+               " because of the environment (status error), or grading could not start, 2 wrong usage.")
     grade.add_argument("assignment", metavar="ASSIGNMENT",
                        help="solutions/<ASSIGNMENT>.ipynb (a unique prefix such as 01 will do) or a solution notebook")
     grade.add_argument("submissions", metavar="SUBMISSIONS",
@@ -205,6 +216,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                        help="student ids, one a line (or a CSV with a 'student' column): who submitted nothing is"
                             " listed as missing")
     grade.add_argument("--force", action="store_true", help="re-grade every submission, changed or not")
+    grade.add_argument("--feedback", choices=FEEDBACK_MODES, default="summary",
+                       help="summary (default): pages of points, pass or fail and the message of each failed test,"
+                            " without the tests' code, fit to hand out before the deadline; full: nbgrader's pages,"
+                            " which show every test as it ran, hidden tests included")
+    grade.add_argument("--library-copies", choices=LIBRARY_COPIES, default="warn",
+                       help="what a part gets when the answer uses the course_lib names that the solution declares"
+                            " for it: warn (default: status graded-with-warnings, the message names the part and"
+                            " the name) or zero (likewise, and the part scores 0)")
     grade.add_argument("--profile", choices=PROFILES, default="smoke", help=argparse.SUPPRESS)
     grade.add_argument("--solutions", default="solutions", metavar="DIR", help=argparse.SUPPRESS)
     grade.set_defaults(func=cmd_grade)

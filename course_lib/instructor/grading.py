@@ -1,9 +1,13 @@
 """What grading one notebook needs to know: an assignment's parts and points, and what a submission did.
 
 An :class:`Assignment` is the nbgrader source to grade against: a solution notebook (or a
-folder of them) and its graded :class:`Part` s. For a submission, :func:`submission_warnings`
-says how it departs from the released exercise (a locked cell edited, a test deleted...),
-:func:`timed_out_cells` and :func:`cell_errors` read an autograded notebook, and
+folder of them), its graded :class:`Part` s and the ``course_lib`` names that implement them
+(:mod:`course_lib.instructor.library_copies`). :func:`reference_answer` is the released
+exercise with the solution's answers filled in, which ``course grade`` grades before anyone.
+For a submission, :func:`submission_warnings` says how it departs from the released exercise
+(a locked cell edited, a test deleted...); :func:`timed_out_cells`, :func:`cell_errors` and
+:func:`environment_failures` read an autograded notebook (the last: cells that failed because
+of the environment, not the answer, see :func:`environment_reason`), and
 :func:`gradebook_scores` reads the points nbgrader gave. Grading itself is
 :mod:`course_lib.instructor.class_grading` (a class, or the students one names).
 
@@ -25,6 +29,7 @@ this structure and :func:`convention_problems` reports cells that break it.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections.abc import Mapping
@@ -118,13 +123,14 @@ def convention_problems(nb: Mapping[str, Any], name: str = "notebook") -> list[s
     return problems
 
 
-def parts_of(notebook: str | Path | Mapping[str, Any]) -> dict[str, Part]:
+def parts_of(notebook: str | Path | Mapping[str, Any], name: str | None = None) -> dict[str, Part]:
     """The graded parts of a solution (or exercise) notebook, in the order they appear.
 
-    Raises ValueError listing the cells that break the grade-id convention.
+    Raises ValueError listing the cells that break the grade-id convention (the notebook
+    called ``name`` in messages: its path, by default).
     """
     nb = json.loads(Path(notebook).read_text(encoding="utf-8")) if isinstance(notebook, str | Path) else notebook
-    name = str(notebook) if isinstance(notebook, str | Path) else "notebook"
+    name = name or (str(notebook) if isinstance(notebook, str | Path) else "notebook")
     problems = convention_problems(nb, name)
     if problems:
         raise ValueError("the notebook does not follow the grade-id convention:\n" + "\n".join(problems))
@@ -156,6 +162,8 @@ class Assignment:
     """A solution notebook, or a folder of source notebooks."""
     notebooks: tuple[Path, ...]
     parts: dict[str, Part]
+    library: dict[str, list[str]] = field(default_factory=dict)
+    """The ``course_lib`` names that implement each part (``metadata.course.library`` of its notebooks)."""
 
     @classmethod
     def from_source(cls, source: str | Path) -> Assignment:
@@ -163,8 +171,11 @@ class Assignment:
 
         Raises FileNotFoundError when there is nothing at ``source``, ValueError when it is no
         notebook, when its name is not usable as nbgrader's, or when a notebook breaks the
-        grade-id convention.
+        grade-id convention or declares ``course_lib`` names that do not resolve or parts it
+        does not have (:func:`course_lib.instructor.library_copies.declared_library`).
         """
+        from course_lib.instructor.library_copies import declared_library
+
         source = Path(source)
         if source.is_file():
             if source.suffix != ".ipynb":
@@ -179,9 +190,14 @@ class Assignment:
         if not STUDENT_ID.match(name):
             raise ValueError(f"assignment name {name!r} should be letters, digits and . _ @ + -")
         parts: dict[str, Part] = {}
-        for nb in notebooks:
-            parts.update(parts_of(nb))
-        return cls(name, source, tuple(notebooks), parts)
+        library: dict[str, list[str]] = {}
+        for path in notebooks:
+            nb = json.loads(path.read_text(encoding="utf-8"))
+            mine = parts_of(nb, str(path))
+            parts.update(mine)
+            for part, names in declared_library(nb, mine, str(path)).items():
+                library.setdefault(part, []).extend(names)
+        return cls(name, source, tuple(notebooks), parts, library)
 
     @property
     def notebook_names(self) -> list[str]:
@@ -193,6 +209,36 @@ def check_student_id(student: str) -> None:
     """Raise ValueError unless ``student`` is a usable student id (:data:`STUDENT_ID`)."""
     if not isinstance(student, str) or not STUDENT_ID.match(student):
         raise ValueError(f"student id {student!r} should be letters, digits and . _ @ + - (no spaces or slashes)")
+
+
+SOLUTION_MARKERS = tuple(f"### {edge} SOLUTION" for edge in ("BEGIN", "END"))
+"""nbgrader's lines around an answer in a solution cell (spelled from parts, as in ``release.LEAK_MARKERS``)."""
+
+
+def reference_answer(released: Mapping[str, Any], solution: Mapping[str, Any]) -> dict[str, Any]:
+    """The reference answer: a copy of the released exercise whose answer cells hold the solution's code.
+
+    What a student who wrote the solution would hand in: each answer cell of ``released``
+    (nbgrader's student version) gets the source of the cell with the same grade id in
+    ``solution`` (the nbgrader source), without nbgrader's solution markers. Raises
+    ValueError naming the answer cells that the solution does not have.
+    """
+    answers = {_meta(cell)["grade_id"]: cell_source(cell) for cell in solution.get("cells", [])
+               if _meta(cell).get("solution") and _meta(cell).get("grade_id")}
+    nb = copy.deepcopy(dict(released))
+    missing = []
+    for cell in nb.get("cells", []):
+        meta = _meta(cell)
+        if not meta.get("solution"):
+            continue
+        if meta.get("grade_id") not in answers:
+            missing.append(str(meta.get("grade_id")))
+            continue
+        lines = answers[meta["grade_id"]].splitlines(keepends=True)
+        cell["source"] = "".join(line for line in lines if line.strip() not in SOLUTION_MARKERS)
+    if missing:
+        raise ValueError(f"the solution has no answer cell(s) {', '.join(missing)} of the released exercise")
+    return nb
 
 
 # --------------------------------------------------------------------------- a submission
@@ -270,20 +316,100 @@ def timed_out_cells(notebook: str | Path | Mapping[str, Any]) -> list[str]:
     return found
 
 
-def cell_errors(notebook: str | Path) -> dict[str, str]:
-    """``{grade_id: "ErrorName: message"}`` for the nbgrader cells that raised in an executed notebook.
+@dataclass(frozen=True)
+class CellError:
+    """An exception that a cell of an executed notebook raised, as its error output records it."""
+
+    index: int
+    cell: str
+    """The cell's grade id, else ``cell <index>``."""
+    ename: str
+    evalue: str
+    traceback: tuple[str, ...] = ()
+    """The traceback's lines as the kernel printed them (with terminal colours)."""
+    test: bool = False
+    """Whether the cell is a graded test cell."""
+
+    @property
+    def summary(self) -> str:
+        """``ErrorName: message`` with the message's first 3 lines."""
+        return f"{self.ename}: " + "\n".join(self.evalue.splitlines()[:3])
+
+
+def _load(notebook: str | Path | Mapping[str, Any]) -> Mapping[str, Any]:
+    return json.loads(Path(notebook).read_text(encoding="utf-8")) if isinstance(notebook, str | Path) else notebook
+
+
+def cell_error_list(notebook: str | Path | Mapping[str, Any]) -> list[CellError]:
+    """Every error that a cell of an executed notebook raised, in order (a cell has at most one)."""
+    found = []
+    for i, cell in enumerate(_load(notebook).get("cells", [])):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                found.append(CellError(i, cell_label(cell, i), str(out.get("ename") or "Error"),
+                                       str(out.get("evalue") or ""), tuple(map(str, out.get("traceback") or [])),
+                                       bool(_meta(cell).get("grade"))))
+    return found
+
+
+def cell_errors(notebook: str | Path | Mapping[str, Any]) -> dict[str, str]:
+    """``{grade_id: "ErrorName: message"}`` for the cells that raised in an executed notebook.
 
     Cells without a grade id are keyed ``cell <index>``. Messages keep their first 3 lines.
     """
-    nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
-    errors = {}
-    for i, cell in enumerate(nb.get("cells", [])):
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error":
-                key = cell_label(cell, i)
-                message = "\n".join(str(out.get("evalue", "")).splitlines()[:3])
-                errors[key] = f"{out.get('ename', 'Error')}: {message}"
-    return errors
+    return {error.cell: error.summary for error in cell_error_list(notebook)}
+
+
+# --------------------------------------------------------------------------- failures of the environment
+
+ENVIRONMENT_ERRORS = {
+    "DataFetchError": "the course's data could not be found",
+    "MemoryError": "out of memory",
+    "OutOfMemoryError": "out of memory",
+}
+"""Exceptions (by name) that say the grading environment failed, whatever the answer, and the reason they give."""
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_LIBRARY_FRAME = re.compile(r"[/\\]course_lib[/\\][^\s:]*\.py")
+
+
+def environment_reason(error: CellError) -> str | None:
+    """Why ``error`` is a failure of the environment, not of the answer; None when it is not one.
+
+    The course's data not found (``DataFetchError``), out of memory (``MemoryError``,
+    ``torch.OutOfMemoryError``), or ``course_lib`` that cannot be imported: ``No module named
+    'course_lib'``, or an ImportError raised inside ``course_lib``'s own files (a dependency
+    missing). An import of a name that ``course_lib`` does not have, written in a cell, is the
+    cell's own error, not the environment's.
+    """
+    if error.ename in ENVIRONMENT_ERRORS:
+        return ENVIRONMENT_ERRORS[error.ename]
+    if error.ename in ("ModuleNotFoundError", "ImportError"):
+        if error.evalue.strip() == "No module named 'course_lib'":
+            return "course_lib cannot be imported"
+        if any(_LIBRARY_FRAME.search(_ANSI.sub("", line)) for line in error.traceback):
+            return "course_lib cannot be imported"
+    return None
+
+
+@dataclass(frozen=True)
+class EnvironmentFailure:
+    """A cell that failed because of the grading environment, not the answer (:func:`environment_reason`)."""
+
+    cell: str
+    reason: str
+    error: str
+    """``ErrorName: message`` (first lines)."""
+
+    @property
+    def message(self) -> str:
+        return f"{self.cell} failed because {self.reason} ({self.error.splitlines()[0] if self.error else ''})"
+
+
+def environment_failures(notebook: str | Path | Mapping[str, Any]) -> list[EnvironmentFailure]:
+    """The cells of an autograded notebook that failed because of the environment, in order."""
+    return [EnvironmentFailure(error.cell, reason, error.summary) for error in cell_error_list(notebook)
+            if (reason := environment_reason(error)) is not None]
 
 
 # --------------------------------------------------------------------------- the gradebook

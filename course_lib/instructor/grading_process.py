@@ -4,7 +4,9 @@
 Python process running :func:`worker_loop`) as a :class:`GradingJob`, written to a JSON
 file whose name goes down the process's stdin; the process grades it
 (:func:`grade_student`) and writes back a :class:`GradingOutcome`, again as JSON. Both
-records are dataclasses of JSON values, serialised in one place (:class:`JsonRecord`).
+records are dataclasses of JSON values (and lists of smaller dataclass records, such as
+:class:`~course_lib.instructor.library_copies.LibraryUse`), serialised in one place
+(:class:`JsonRecord`).
 A grading process holds no student's code: every notebook runs in a kernel of its own,
 which is gone when its outcome is written; importing nbgrader once serves many students.
 :class:`GradingPool` keeps a few processes busy side by side.
@@ -15,12 +17,14 @@ away from where a student's code would look for it):
 
 1. set up the private course (:func:`_private_course`);
 2. compare the submission with the released exercise
-   (:func:`course_lib.instructor.grading.submission_warnings`);
+   (:func:`course_lib.instructor.grading.submission_warnings`), and scan its code for the
+   ``course_lib`` names that implement a part (:mod:`course_lib.instructor.library_copies`);
 3. run nbgrader's autograder, each cell limited to ``timeout`` seconds (nbgrader interrupts
    it and goes on), the whole notebook to ``notebook_timeout`` seconds (a watchdog thread
    then stops the kernel) (:func:`_autograde`);
-4. read the scores, the autograded notebooks and the cells that timed out, and have nbgrader
-   write the feedback (:func:`_collect`).
+4. read the scores, the autograded notebooks, the cells that timed out and those that failed
+   because of the environment (:func:`course_lib.instructor.grading.environment_failures`), and,
+   with ``--feedback full``, have nbgrader write its feedback pages (:func:`_collect`).
 """
 
 from __future__ import annotations
@@ -33,12 +37,20 @@ import shutil
 import time
 import warnings
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin, get_type_hints
 
 from course_lib.files import atomic_write
-from course_lib.instructor.grading import cell_label, gradebook_scores, submission_warnings, timed_out_cells
+from course_lib.instructor.grading import (
+    EnvironmentFailure,
+    cell_label,
+    environment_failures,
+    gradebook_scores,
+    submission_warnings,
+    timed_out_cells,
+)
+from course_lib.instructor.library_copies import LibraryUse, library_uses, scanned_cells
 from course_lib.instructor.nbgrader_setup import gradebook_url, nbgrader_api, quiet_gradebook
 from course_lib.instructor.notebooks import kernel_environment, package_root
 
@@ -49,8 +61,30 @@ WORKER_GRACE = 120.0
 # --------------------------------------------------------------------------- the records
 
 
+def _record(kind: type, data: Any) -> Any:
+    """``data`` read back from JSON as a value of dataclass ``kind``; raises ValueError naming what is wrong."""
+    if not isinstance(data, dict):
+        raise ValueError(f"a {kind.__name__} is a JSON object, got {type(data).__name__}")
+    known = {f.name for f in fields(kind)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"a {kind.__name__} has no field(s) {', '.join(unknown)}")
+    hints = get_type_hints(kind)
+    values = {}
+    for key, value in data.items():
+        hint = hints[key]
+        if get_origin(hint) is list and get_args(hint) and is_dataclass(get_args(hint)[0]) and isinstance(value, list):
+            value = [_record(get_args(hint)[0], item) for item in value]
+        values[key] = value
+    try:
+        return kind(**values)
+    except TypeError as exc:  # a required field is missing
+        raise ValueError(f"not a complete {kind.__name__}: {exc}") from None
+
+
 class JsonRecord:
-    """A dataclass of JSON values (str, numbers, bools, None, lists and dicts of them) that goes through JSON as is."""
+    """A dataclass of JSON values (str, numbers, bools, None, lists and dicts of them, and lists of dataclasses of
+    them) that goes through JSON as is."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -58,17 +92,7 @@ class JsonRecord:
     @classmethod
     def from_json(cls, text: str):
         """The record written by :meth:`to_json`. Raises ValueError naming a key it does not know or lacks."""
-        data = json.loads(text)
-        if not isinstance(data, dict):
-            raise ValueError(f"a {cls.__name__} is a JSON object, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"a {cls.__name__} has no field(s) {', '.join(unknown)}")
-        try:
-            return cls(**data)
-        except TypeError as exc:  # a required field is missing
-            raise ValueError(f"not a complete {cls.__name__}: {exc}") from None
+        return _record(cls, json.loads(text))
 
 
 @dataclass
@@ -96,6 +120,10 @@ class GradingJob(JsonRecord):
     """Seconds the whole notebook may run before its kernel is stopped."""
     threads: int = 1
     """CPU threads of the kernel: the smoke profile's small tensors run fastest on one; ``--jobs`` uses the cores."""
+    library: dict[str, list[str]] = field(default_factory=dict)
+    """The ``course_lib`` names that implement each part, to look for in the submission's code."""
+    nbgrader_feedback: bool = False
+    """Whether nbgrader writes its own feedback pages (``--feedback full``: they show the hidden tests)."""
     sent: float | None = None
     """When the job was handed to its grading process (``time.time()``), to measure the process's start."""
 
@@ -120,6 +148,10 @@ class GradingOutcome(JsonRecord):
     """Points per test cell (grade id), when ``success``."""
     warnings: list[str] = field(default_factory=list)
     """How the submission departs from the released exercise (see ``submission_warnings``)."""
+    library_uses: list[LibraryUse] = field(default_factory=list)
+    """Uses of the ``course_lib`` names that implement a part, in the submission's code."""
+    environment: list[EnvironmentFailure] = field(default_factory=list)
+    """Cells that failed because of the grading environment (data, ``course_lib``, memory), not the answer."""
     last_cell: str | None = None
     """The cell that ran last (grade id, else ``cell <i>``)."""
     timed_out: list[str] = field(default_factory=list)
@@ -130,7 +162,7 @@ class GradingOutcome(JsonRecord):
     autograded: dict[str, str] = field(default_factory=dict)
     """The autograded notebooks (with outputs), by notebook name."""
     feedback: dict[str, str] = field(default_factory=dict)
-    """nbgrader's feedback pages, by notebook name."""
+    """nbgrader's feedback pages, by notebook name (``--feedback full`` only)."""
     seconds: float | None = None
     phases: dict[str, float] = field(default_factory=dict)
     """Seconds spent starting the grading process, setting up, autograding and writing feedback."""
@@ -201,12 +233,13 @@ def _private_course(job: GradingJob) -> Path:
     return gradebook
 
 
-def _warnings(job: GradingJob) -> list[str]:
-    """How each submitted notebook departs from the released exercise, and which notebooks were not submitted."""
+def _check_submission(job: GradingJob) -> tuple[list[str], list[LibraryUse]]:
+    """How each submitted notebook departs from the released exercise, which notebooks were not submitted, and
+    the uses of the ``course_lib`` names that implement a part in the submission's code."""
     import nbformat
 
     release = Path(job.template) / "release" / job.assignment
-    found = []
+    found, uses = [], []
     for name, path in job.files.items():
         released = json.loads((release / name).read_text(encoding="utf-8"))
         with warnings.catch_warnings():
@@ -214,8 +247,10 @@ def _warnings(job: GradingJob) -> list[str]:
             submitted = nbformat.reads(Path(path).read_text(encoding="utf-8"), as_version=4)  # older ones upgraded
         prefix = f"{name}: " if len(job.notebooks) > 1 else ""
         found += [prefix + w for w in submission_warnings(released, submitted)]
+        if job.library:
+            uses += library_uses(scanned_cells(released, submitted), job.library)
     found += [f"{name} was not submitted (its tests score 0)" for name in job.notebooks if name not in job.files]
-    return found
+    return found, uses
 
 
 def _remember_cell(into: dict[str, str]):
@@ -253,7 +288,8 @@ def _autograde(job: GradingJob, api) -> GradingOutcome:
 
 
 def _collect(job: GradingJob, api, gradebook: Path, outcome: GradingOutcome) -> None:
-    """Read the scores and the autograded notebooks into ``outcome``, and have nbgrader write the feedback."""
+    """Read the scores, the autograded notebooks and the cells that failed in them into ``outcome``; with
+    ``job.nbgrader_feedback``, have nbgrader write its feedback pages."""
     root = Path(job.workdir)
     outcome.scores = gradebook_scores(gradebook, job.assignment, job.notebooks, job.student)
     for name in job.notebooks:
@@ -261,6 +297,10 @@ def _collect(job: GradingJob, api, gradebook: Path, outcome: GradingOutcome) -> 
         if graded.is_file() and not graded.is_symlink():
             outcome.autograded[name] = str(graded)
             outcome.timed_out += timed_out_cells(graded)
+            prefix = f"{name}: " if len(job.notebooks) > 1 else ""
+            outcome.environment += [replace(f, cell=prefix + f.cell) for f in environment_failures(graded)]
+    if not job.nbgrader_feedback:
+        return
     feedback = api.generate_feedback(job.assignment, job.student, force=True)
     for name in job.notebooks:
         page = root / "feedback" / job.student / job.assignment / (Path(name).stem + ".html")
@@ -272,14 +312,14 @@ def grade_student(job: GradingJob) -> GradingOutcome:
     """Autograde one student in the private course directory ``job.workdir``; returns what happened."""
     start = time.monotonic()
     gradebook = _private_course(job)
-    found = _warnings(job)
+    found, uses = _check_submission(job)
     running: dict[str, str] = {}
     api = nbgrader_api(job.workdir, Execute={"timeout": max(1, int(round(job.timeout))), "interrupt_on_timeout": True,
                                              "raise_on_iopub_timeout": True, "on_cell_start": _remember_cell(running)},
                        OverwriteCells={"add_missing_cells": True}, CourseDirectory={"db_url": gradebook_url(gradebook)})
     setup = time.monotonic() - start
     outcome = _autograde(job, api)
-    outcome.warnings, outcome.last_cell = found, running.get("cell")
+    outcome.warnings, outcome.library_uses, outcome.last_cell = found, uses, running.get("cell")
     autograded = time.monotonic() - start - setup
     if outcome.success and not outcome.limit_hit:
         _collect(job, api, gradebook, outcome)

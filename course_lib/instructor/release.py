@@ -7,9 +7,10 @@ nbgrader's ``generate_assignment`` on each of them in a temporary course directo
 writes the student version to ``exercises/<stem>.ipynb``, normalised (no outputs,
 execution counts or widget state; nbformat's JSON with indent 1 and a final newline),
 so that generating twice gives the same bytes. :func:`check_exercises` reports exercises
-that are missing, extra or stale, and any answer, hidden test or the words
-"solution"/"instructor" that leaked into an exercise. :func:`build_bundle` zips what
-students get: the exercises, the lectures, the student's ``course_lib`` (without this
+that are missing, extra or stale, any answer, hidden test or the words
+"solution"/"instructor" that leaked into an exercise, and ``course_lib`` names declared in a
+solution's metadata (for :mod:`course_lib.instructor.library_copies`) that do not resolve.
+:func:`build_bundle` zips what students get: the exercises, the lectures, the student's ``course_lib`` (without this
 ``course_lib.instructor`` package) and the environment files.
 
 Only the notebook and the data files it declares reach the nbgrader course
@@ -27,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from course_lib.files import atomic_file
+from course_lib.instructor.grading import parts_of
+from course_lib.instructor.library_copies import declared_library
 from course_lib.instructor.nbgrader_setup import add_source, declared_files, generate_assignment, nbgrader_api
 from course_lib.instructor.notebooks import cell_source, strip_outputs
 
@@ -127,8 +130,22 @@ def _first_difference(committed: str, fresh: str) -> str:
     return "metadata or formatting differs"
 
 
+def library_problems(solutions: Iterable[str | Path]) -> list[str]:
+    """Where a solution's ``metadata.course.library`` names a part it does not have or a name that does not resolve
+    (:func:`course_lib.instructor.library_copies.declared_library`); one line each."""
+    problems = []
+    for path in solutions:
+        nb = json.loads(Path(path).read_text(encoding="utf-8"))
+        try:
+            declared_library(nb, parts_of(nb, str(path)), str(path))
+        except ValueError as exc:
+            problems += str(exc).splitlines()
+    return problems
+
+
 def check_exercises(solutions_dir: str | Path = "solutions", exercises_dir: str | Path = "exercises") -> list[str]:
-    """What is wrong with ``exercises/``: missing, extra or stale exercises, and leaks. Changes nothing.
+    """What is wrong with ``exercises/``: missing, extra or stale exercises, leaks, and a solution's declared
+    library names that do not resolve (:func:`library_problems`). Changes nothing.
 
     Stale means different, byte for byte, from a fresh generation (run ``course release``).
     Returns one line per problem (empty: in sync and clean).
@@ -141,6 +158,7 @@ def check_exercises(solutions_dir: str | Path = "solutions", exercises_dir: str 
     except RuntimeError as exc:
         return [str(exc)]
     stems = {p.stem for p in solutions}
+    problems += library_problems(solutions)
     for stem, text in fresh.items():
         path = exercises_dir / f"{stem}.ipynb"
         if not path.is_file():
