@@ -5,8 +5,7 @@ filled in, the untouched exercise, two students whose wrong parts together cover
 only where the hidden tests look, a truncated file, a duplicate and a missing student) and graded end to end
 through the command; each student's exact score and status is checked, part by part. What damaged, endless or
 hostile submissions do to the grader is checked on the toy assignment, which also covers the rest cheaply:
-layouts, zips, re-runs, limits, usage errors. The student bundle of
-``course release --zip`` is checked for leaks.
+layouts, zips, re-runs, limits, usage errors. The student bundle of ``course release --zip`` is checked for leaks.
 """
 
 from __future__ import annotations
