@@ -211,3 +211,15 @@ def test_absurdly_nested_code_does_not_crash_the_scan():
     too_deep = "x = " + "+".join(["1"] * 20000) + "\n"  # Python itself cannot build its tree
     long_chain = "y = MADE" + ".b" * 900 + "\n"
     assert _uses("from course_lib.models import MADE\n", too_deep, long_chain) == [("made", "course_lib.models.MADE")]
+
+
+def test_a_use_in_a_parts_answer_counts_against_that_part_only():
+    """The training loop one part must use is no shortcut there; in the part that asks for a loop of one's own it is."""
+    declared = {"made_train": [], "pixelcnn_train": ["course_lib.training.fit"]}
+    required = [("made_train_answer", "from course_lib.training import fit\nfit(model, loader)\n")]
+    assert library_uses(required, declared) == []
+    shortcut = required + [("pixelcnn_train_answer", "history = fit(model, loader)\n")]
+    assert [(u.part, u.name, u.cell) for u in library_uses(shortcut, declared)] == [
+        ("pixelcnn_train", "course_lib.training.fit", "pixelcnn_train_answer")]
+    added = [("cell 7", "from course_lib.training import fit\n")]  # a cell the student added counts for every part
+    assert [(u.part, u.cell) for u in library_uses(added, declared)] == [("pixelcnn_train", "cell 7")]

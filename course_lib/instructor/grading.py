@@ -68,7 +68,7 @@ def _nbgrader_cells(nb: Mapping[str, Any]) -> list[tuple[int, dict[str, Any], di
             if cell.get("metadata", {}).get("nbgrader")]
 
 
-def _parse_grade_id(grade_id: str) -> tuple[str, str] | None:
+def parse_grade_id(grade_id: str) -> tuple[str, str] | None:
     """``(part, role)`` for a grade id following the convention (role ``answer`` or ``test``), else None.
 
     The part is the longest prefix that leaves a valid role (and suffix) after it, so
@@ -102,7 +102,7 @@ def convention_problems(nb: Mapping[str, Any], name: str = "notebook") -> list[s
         if cell.get("cell_type") != "code":
             problems.append(f"{where}: graded cells should be code cells, found {cell.get('cell_type')}")
             continue
-        parsed = _parse_grade_id(grade_id)
+        parsed = parse_grade_id(grade_id)
         role_wanted = "answer" if solution else "test"
         if parsed is None or parsed[1] != role_wanted:
             problems.append(f"{where}: expected a grade id '<part>_{role_wanted}' or '<part>_{role_wanted}_<suffix>'")
@@ -136,7 +136,7 @@ def parts_of(notebook: str | Path | Mapping[str, Any], name: str | None = None) 
         raise ValueError("the notebook does not follow the grade-id convention:\n" + "\n".join(problems))
     parts: dict[str, Part] = {}
     for _, _, meta in _nbgrader_cells(nb):
-        parsed = _parse_grade_id(meta.get("grade_id", ""))
+        parsed = parse_grade_id(meta.get("grade_id", ""))
         if parsed is None or not (meta.get("solution") or meta.get("grade")):
             continue
         part = parts.setdefault(parsed[0], Part(parsed[0]))

@@ -41,7 +41,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from course_lib.instructor.grading import cell_label
+from course_lib.instructor.grading import cell_label, parse_grade_id
 from course_lib.instructor.notebooks import cell_source
 
 PACKAGE = "course_lib"
@@ -385,6 +385,11 @@ def library_uses(cells: Iterable[tuple[str, str]], declared: Mapping[str, Sequen
     """The uses of declared ``course_lib`` names in code cells ``(label, source)``, scanned in order.
 
     ``declared`` maps a part to the names that implement it (:func:`declared_library`).
+    A use in the answer cell of a part (grade id ``<part>_answer``) counts against that part
+    only, so that a name one part must write and another part must use (the training loop,
+    say) is flagged only where it is a shortcut; a use in any other cell (one the student
+    added, or a provided cell they changed) counts against every part that declares the name.
+    Aliases carry across cells: an alias bound anywhere and used in a part's answer counts.
     Returns one :class:`LibraryUse` per part and name used (the first cell that uses it),
     in the order found. A cell that is not valid Python is skipped, as it cannot run; one nested
     too deeply to read whole counts for what was read of it.
@@ -407,8 +412,12 @@ def library_uses(cells: Iterable[tuple[str, str]], declared: Mapping[str, Sequen
             continue  # it cannot run either
         except RecursionError:  # absurdly nested code: what was read of the cell so far still counts
             pass
+        own = parse_grade_id(label)
+        own_part = own[0] if own is not None and own[1] == "answer" else None
         for path in scanner.references[start:]:
             for part, used in names.matches(path).items():
+                if own_part is not None and part != own_part:
+                    continue  # another part's answer may use what this part must write (a required fit, say)
                 if (part, used) not in seen:
                     seen.add((part, used))
                     uses.append(LibraryUse(part, used, label))
