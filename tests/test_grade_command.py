@@ -99,6 +99,12 @@ ENDLESS = "while True:  # never ends\n    pass\n"
 WRONG = FIXTURES / "exercise01_wrong"
 """Wrong answers to the parts of topic 01, one file per part (``made_leaks.py``: a MADE whose only mistake leaks)."""
 
+LIBRARY = FIXTURES / "exercise01_library"
+"""Answers to three parts of topic 01 that call the library's implementation of the part, in three forms."""
+LIBRARY_PARTS = {"histogram": "course_lib.models.histogram_mle",
+                 "logistic": "course_lib.models.autoregressive.logistic_mixture.discretized_logistic_mixture_log_prob",
+                 "rgb": "course_lib.models.pixelcnn_mask"}
+
 WRONG_ODD = ("histogram", "made", "pixelcnn_train", "sampling")
 WRONG_EVEN = ("logistic", "made_train", "pixelcnn", "rgb")
 DEPENDS_ON = {"made_train": "made", "pixelcnn_train": "pixelcnn"}
@@ -107,6 +113,10 @@ DEPENDS_ON = {"made_train": "made", "pixelcnn_train": "pixelcnn"}
 
 def _wrong(*parts: str) -> dict[str, str]:
     return {f"{part}_answer": (WRONG / f"{part}.py").read_text(encoding="utf-8") for part in parts}
+
+
+def _library_answers() -> dict[str, str]:
+    return {f"{part}_answer": (LIBRARY / f"{part}.py").read_text(encoding="utf-8") for part in LIBRARY_PARTS}
 
 
 def _lost_with(wrong: tuple[str, ...]) -> set[str]:
@@ -138,13 +148,15 @@ def topic_class(tmp_path_factory):
     _save(subs / "wrong_odd.ipynb", _with(perfect, _wrong(*WRONG_ODD)))
     _save(subs / "wrong_even.ipynb", _with(perfect, _wrong(*WRONG_EVEN)))
     _save(subs / "leaky_made.ipynb", _with(perfect, {"made_answer": (WRONG / "made_leaks.py").read_text()}))
+    _save(subs / "library_caller.ipynb", _with(perfect, _library_answers()))
     text = json.dumps(perfect, indent=1)
     _save(subs / "truncated.ipynb", text[: len(text) // 2])
     _save(subs / "dup.ipynb", perfect)
     _save(subs / "dup" / "01_likelihood_models.ipynb", perfect)
     roster = root / "roster.csv"
     roster.write_text("student,name\n" + "".join(f"{s},Student {s}\n" for s in (
-        "perfect", "untouched", "wrong_odd", "wrong_even", "leaky_made", "truncated", "dup", "absent")))
+        "perfect", "untouched", "wrong_odd", "wrong_even", "leaky_made", "library_caller", "truncated", "dup",
+        "absent")))
     before = _tree_digest(subs)
     out = root / "out"
     start = time.perf_counter()
@@ -171,6 +183,28 @@ EXPECTED = {
     "dup": ("duplicate", ""),
     "absent": ("missing", ""),
 }
+
+
+def test_library_calls_in_three_parts_are_flagged_by_part_and_name(topic_class):
+    row = topic_class["rows"]["library_caller"]
+    assert row["status"] == "graded-with-warnings", row
+    for part, name in LIBRARY_PARTS.items():
+        assert f"part {part}: the answer uses {name}, which implements it" in row["message"], row["message"]
+    assert row["message"].count("which implements it") == len(LIBRARY_PARTS), row["message"]
+
+
+@pytest.mark.slow
+def test_with_library_copies_zero_exactly_the_three_parts_that_call_the_library_score_0(tmp_path):
+    from course_lib.instructor.class_grading import autograde
+
+    perfect = _with(_exercise(TOPIC), _answers(TOPIC))
+    submission = tmp_path / "library_caller.ipynb"
+    _save(submission, _with(perfect, _library_answers()))
+    grades = autograde(TOPIC, {"library_caller": submission}, tmp_path / "out", jobs=1, timeout=CELL_TIMEOUT,
+                       library_copies="zero")
+    assert grades.students["library_caller"].status == "graded-with-warnings"
+    full = {name: float(part.points) for name, part in parts_of(TOPIC).items()}
+    assert grades.part_scores("library_caller") == {**full, **{part: 0.0 for part in LIBRARY_PARTS}}
 
 
 def test_the_topic_01_exercise_has_eight_parts_and_30_points():
