@@ -179,6 +179,7 @@ EXPECTED = {
     "wrong_odd": ("graded", "12"),  # loses histogram 3, made 5 and made_train 4, pixelcnn_train 3, sampling 3
     "wrong_even": ("graded", "11"),  # loses logistic 4, made_train 4, pixelcnn 5 and pixelcnn_train 3, rgb 3
     "leaky_made": ("graded", "27"),  # loses the 3 points of made_test_2, where the hidden causality test is
+    "library_caller": ("graded-with-warnings", "30"),  # passes through the library in 3 parts: flagged, not zeroed
     "truncated": ("not-a-notebook", ""),
     "dup": ("duplicate", ""),
     "absent": ("missing", ""),
