@@ -22,47 +22,8 @@ model of any family; it sits here, beside the families.
 The public names of the families are re-exported here: ``from course_lib.models import MADE``.
 """
 
-from course_lib.models.autoregressive import (
-    MADE,
-    CausalConv1d,
-    DiscretizedLogisticMixture,
-    GatedPixelCNN,
-    Histogram,
-    MaskedConv2d,
-    MaskedLinear,
-    PixelCNN,
-    TwoVariableAR,
-    WaveNet,
-    discretized_logistic_log_prob,
-    discretized_logistic_mixture_log_prob,
-    histogram_mle,
-    made_degrees,
-    made_masks,
-    pixelcnn_mask,
-    sample_categorical,
-    sample_discretized_logistic_mixture,
-)
+from course_lib.models import autoregressive
+from course_lib.models.autoregressive import *  # noqa: F403 -- the family's public names, listed in its __all__
 from course_lib.models.receptive_field import random_image, receptive_field_map
 
-__all__ = [
-    "MADE",
-    "CausalConv1d",
-    "DiscretizedLogisticMixture",
-    "GatedPixelCNN",
-    "Histogram",
-    "MaskedConv2d",
-    "MaskedLinear",
-    "PixelCNN",
-    "TwoVariableAR",
-    "WaveNet",
-    "discretized_logistic_log_prob",
-    "discretized_logistic_mixture_log_prob",
-    "histogram_mle",
-    "made_degrees",
-    "made_masks",
-    "pixelcnn_mask",
-    "random_image",
-    "receptive_field_map",
-    "sample_categorical",
-    "sample_discretized_logistic_mixture",
-]
+__all__ = [*autoregressive.__all__, "random_image", "receptive_field_map"]
