@@ -10,7 +10,7 @@ Builds and trains the headline models with the settings of a profile
   samplers (PixelCNN's cropped passes, WaveNet's cached queues) over the naive ones,
 
 and writes a markdown table with the hardware it ran on to
-``benchmarks/RESULTS-<profile>.md``. It is a measurement, not a test: run it on an idle
+``benchmarks/RESULTS-01-<profile>.md``. It is a measurement, not a test: run it on an idle
 machine. Usage::
 
     python benchmarks/bench_likelihood.py --profile cpu
@@ -162,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated subset of {', '.join(MODELS)}")
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=None, help="report file (default benchmarks/RESULTS-<profile>.md)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="report file (default benchmarks/RESULTS-01-<profile>.md)")
     args = parser.parse_args(argv)
     profile = resolve_profile(args.profile)
     device = get_device(args.device)
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(names) - set(MODELS))
     if unknown:
         parser.error(f"unknown model(s) {', '.join(unknown)}; expected some of {', '.join(MODELS)}")
-    out = args.out or Path(__file__).with_name(f"RESULTS-{profile}.md")
+    out = args.out or Path(__file__).with_name(f"RESULTS-01-{profile}.md")
     start = time.perf_counter()
     rows = []
     for name in names:
