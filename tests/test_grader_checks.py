@@ -50,6 +50,12 @@ COPIER = {
                     "    return list(CharVocab(text).chars)\n",
 }
 WRONG = {"histogram_answer": "def fit_histogram(x, n_bins):\n    return np.full(n_bins, 1.0 / n_bins)\n"}
+NOISY = {"histogram_answer": "import sys\nimport warnings\n\n\ndef fit_histogram(x, n_bins):\n"
+                             "    warnings.warn('converting the data with np.asarray')\n"
+                             "    print('counting the bins', file=sys.stderr)\n"
+                             "    counts = np.bincount(np.asarray(x).reshape(-1), minlength=n_bins)\n"
+                             "    return counts / counts.sum()\n"}
+"""A right answer that writes a warning and a line to stderr each time a test cell calls it."""
 OWN_DATA = {"chars_answer": "import os\n\n# where the data lies on my laptop\n"
                             "os.environ['COURSE_DATA_DIR'] = os.environ['COURSE_CACHE_DIR'] = '/dev/null/alice/data'\n"
                             "\n\ndef distinct_chars(text):\n    return sorted(set(text))\n"}
@@ -93,6 +99,7 @@ def runs(tmp_path_factory):
         (folder / "perfect.ipynb").write_text(json.dumps(perfect))
         (folder / "copier.ipynb").write_text(json.dumps(_with(perfect, dict(COPIER))))
         (folder / "wrong.ipynb").write_text(json.dumps(_with(perfect, dict(WRONG))))
+    (subs / "noisy.ipynb").write_text(json.dumps(_with(perfect, dict(NOISY))))
     (strict_subs / "own_data.ipynb").write_text(json.dumps(_with(perfect, dict(OWN_DATA))))
     out, strict = root / "out", root / "strict"
     (root / "empty-data").mkdir()
@@ -129,9 +136,10 @@ def test_with_the_data_present_the_same_folder_grades_the_class(runs):
     default = runs["default"]
     assert default["code"] == 0, default["err"]
     assert "self-check: full marks (7/7)" in default["out"]
-    assert default["out"].index("self-check") < default["out"].index("grading 3 of 3")
+    assert default["out"].index("self-check") < default["out"].index("grading 4 of 4")
     assert {s: (r["status"], r["total"]) for s, r in runs["rows"].items()} == {
-        "perfect": ("graded", "7"), "copier": ("graded-with-warnings", "7"), "wrong": ("graded", "4")}
+        "perfect": ("graded", "7"), "copier": ("graded-with-warnings", "7"), "wrong": ("graded", "4"),
+        "noisy": ("graded", "7")}
     assert "reference" not in runs["rows"]
 
 
@@ -187,7 +195,7 @@ def test_library_copies_zero_takes_exactly_the_flagged_parts_points(runs):
 def test_feedback_pages_hold_no_hidden_test_by_default(runs):
     assert HIDDEN, "the fixture should have hidden tests to look for"
     pages = sorted((runs["out"] / "feedback").glob("*.html"))
-    assert [p.stem for p in pages] == ["copier", "perfect", "wrong"]
+    assert [p.stem for p in pages] == ["copier", "noisy", "perfect", "wrong"]
     for page in pages:
         shown = page_text(page)
         assert [line for line in HIDDEN if line in shown] == [], page.name
@@ -196,6 +204,18 @@ def test_feedback_pages_hold_no_hidden_test_by_default(runs):
     assert "fit_histogram([0, 1, 1, 3], 4) should be [0.25, 0.5, 0, 0.25], got [0.25 0.25 0.25 0.25]" in wrong
     assert "2-D data, empty bins" in wrong  # the hidden assertion's own message, not its code
     assert "Total: 7.0 / 7.0 points" in page_text(runs["out"] / "feedback" / "perfect.html")
+
+
+def test_a_warning_written_to_stderr_by_a_right_answer_costs_no_points(runs):
+    """nbgrader alone scores a test cell 0 when anything reaches stderr; the grader keeps the text as output."""
+    row = runs["rows"]["noisy"]
+    assert (row["histogram"], row["total"]) == ("3", "7")
+    graded = json.loads((runs["out"] / "course" / "autograded" / "noisy" / CHECKED.stem / CHECKED.name).read_text())
+    test = next(c for c in graded["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "histogram_test")
+    streams = [(o["name"], "".join(o["text"])) for o in test["outputs"] if o["output_type"] == "stream"]
+    assert [name for name, _ in streams] == ["stdout"] * len(streams) and streams
+    assert "converting the data with np.asarray" in "".join(text for _, text in streams)
+    assert "counting the bins" in "".join(text for _, text in streams)
 
 
 def test_feedback_full_is_nbgraders_pages_with_the_hidden_tests(runs):

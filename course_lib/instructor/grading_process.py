@@ -53,6 +53,7 @@ from course_lib.instructor.grading import (
 from course_lib.instructor.library_copies import LibraryUse, library_uses, scanned_cells
 from course_lib.instructor.nbgrader_setup import gradebook_url, nbgrader_api, quiet_gradebook
 from course_lib.instructor.notebooks import kernel_environment, package_root
+from course_lib.instructor.stderr_output import autograde_preprocessors
 
 WORKER_GRACE = 120.0
 """Seconds the grading of one student may run past the whole-notebook limit before its grading process is killed."""
@@ -316,7 +317,8 @@ def grade_student(job: GradingJob) -> GradingOutcome:
     running: dict[str, str] = {}
     api = nbgrader_api(job.workdir, Execute={"timeout": max(1, int(round(job.timeout))), "interrupt_on_timeout": True,
                                              "raise_on_iopub_timeout": True, "on_cell_start": _remember_cell(running)},
-                       OverwriteCells={"add_missing_cells": True}, CourseDirectory={"db_url": gradebook_url(gradebook)})
+                       OverwriteCells={"add_missing_cells": True}, CourseDirectory={"db_url": gradebook_url(gradebook)},
+                       Autograde={"autograde_preprocessors": autograde_preprocessors()})
     setup = time.monotonic() - start
     outcome = _autograde(job, api)
     outcome.warnings, outcome.library_uses, outcome.last_cell = found, uses, running.get("cell")
