@@ -51,3 +51,145 @@ def dequantized_bits_per_dim(
     if n_bins < 2:
         raise ValueError(f"n_bins must be at least 2, got {n_bins}")
     return (nats_continuous + n_dims * math.log(n_bins)) / (n_dims * LN2)
+
+
+# ----------------------------------------------------------------------------- subspaces and binary codes
+#
+# Topic 02 compares a linear autoencoder with PCA by the angles between the subspaces they
+# span, and hashes images into binary codes retrieved by Hamming distance.
+
+
+def _orthonormal_basis(m: torch.Tensor, name: str) -> torch.Tensor:
+    """An orthonormal basis (d, k) of the column space of ``m`` (d, k), float64; an error if its rank is < k."""
+    u, s, _ = torch.linalg.svd(m, full_matrices=False)  # (d, min(d, k)), (min(d, k),) descending
+    tol = s[0] * max(m.shape) * torch.finfo(m.dtype).eps
+    if s.numel() < m.shape[1] or s[-1] <= tol:
+        rank = int((s > tol).sum())
+        raise ValueError(f"{name} must have full column rank to span a {m.shape[1]}-dimensional subspace; "
+                         f"its {m.shape[1]} columns have rank {rank}")
+    return u
+
+
+def principal_angles(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    r"""The principal angles (radians, ascending, in :math:`[0, \pi/2]`) between the column spaces of ``a`` and ``b``.
+
+    ``a`` is (d, k_a) and ``b`` is (d, k_b), each of full column rank: their columns span
+    subspaces :math:`\mathcal A, \mathcal B` of :math:`\mathbb R^d`. With orthonormal bases
+    :math:`Q_A, Q_B`, the cosines of the :math:`k = \min(k_a, k_b)` angles are the singular
+    values of :math:`Q_A^\top Q_B` (Björck & Golub, 1973); the sines are those of
+    :math:`(I - Q_A Q_A^\top) Q_B` (when :math:`k_a \ge k_b`). Small angles are taken from their
+    sines, large ones from their cosines, so that both are accurate (as
+    ``scipy.linalg.subspace_angles`` does): all angles zero means the same subspace, all
+    :math:`\pi/2` orthogonal subspaces. Computed in float64; returned as (k,) in ``a``'s dtype
+    (float32 for integer input) on ``a``'s device.
+    """
+    for name, m in (("a", a), ("b", b)):
+        if not isinstance(m, torch.Tensor) or m.dim() != 2:
+            shape = tuple(m.shape) if isinstance(m, torch.Tensor) else type(m).__name__
+            raise ValueError(f"principal_angles needs matrices (d, k) whose columns span a subspace; {name} is {shape}")
+        if m.shape[0] == 0 or m.shape[1] == 0:
+            raise ValueError(f"principal_angles: {name} has shape {tuple(m.shape)}; it needs d >= 1 and k >= 1")
+        if not torch.isfinite(m).all():
+            raise ValueError(f"principal_angles: {name} holds non-finite values")
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(f"a and b must have the same number of rows d (the ambient dimension), got {a.shape[0]} "
+                         f"and {b.shape[0]}")
+    out_dtype = a.dtype if a.is_floating_point() else torch.float32
+    qa = _orthonormal_basis(a.detach().cpu().double(), "a")
+    qb = _orthonormal_basis(b.detach().cpu().double(), "b")
+    if qa.shape[1] < qb.shape[1]:
+        qa, qb = qb, qa  # the sines below need k_a >= k_b
+    cosines = torch.linalg.svdvals(qa.T @ qb).clamp(max=1.0)  # (k,), descending: angles ascending
+    sines = torch.linalg.svdvals(qb - qa @ (qa.T @ qb)).flip(0).clamp(max=1.0)  # (k,), ascending
+    angles = torch.where(cosines**2 > 0.5, torch.arcsin(sines), torch.arccos(cosines))
+    return angles.to(device=a.device, dtype=out_dtype)
+
+
+def _as_bits(codes: torch.Tensor, name: str) -> torch.Tensor:
+    """Binary codes (N, n_bits), bool or 0/1 numbers, as float32 0/1 (exact for sums up to 2**24 bits)."""
+    if not isinstance(codes, torch.Tensor) or codes.dim() != 2:
+        shape = tuple(codes.shape) if isinstance(codes, torch.Tensor) else type(codes).__name__
+        raise ValueError(f"{name} must be binary codes of shape (N, n_bits), got {shape}")
+    if codes.dtype != torch.bool:
+        if codes.is_complex() or not ((codes == 0) | (codes == 1)).all():
+            raise ValueError(f"{name} must hold bits: bool, or numbers 0 and 1 only (threshold real codes first)")
+    return codes.to(torch.float32)
+
+
+def _hamming(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Hamming distances (Na, Nb), float32, of 0/1 float codes: bits where exactly one of the two is 1."""
+    return a @ (1 - b).T + (1 - a) @ b.T
+
+
+def hamming_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The number of differing bits between every code of ``a`` (Na, n_bits) and of ``b`` (Nb, n_bits): (Na, Nb) int64.
+
+    Codes are bool or 0/1 numbers, on the same device. The whole (Na, Nb) matrix is made at
+    once; :func:`precision_at_k` works through large query sets in blocks.
+    """
+    fa, fb = _as_bits(a, "a"), _as_bits(b, "b")
+    if fa.shape[1] != fb.shape[1]:
+        raise ValueError(f"a and b must have the same number of bits, got {fa.shape[1]} and {fb.shape[1]}")
+    return _hamming(fa, fb.to(fa.device)).round().long()
+
+
+def precision_at_k(
+    query_codes: torch.Tensor,
+    query_labels: torch.Tensor,
+    db_codes: torch.Tensor,
+    db_labels: torch.Tensor,
+    k: int,
+    *,
+    exclude_self: bool = False,
+    block_size: int = 1024,
+) -> float:
+    """Retrieval precision at ``k`` by Hamming distance, averaged over the queries (a fraction in [0, 1]).
+
+    For each query code, the ``k`` database items at the smallest Hamming distance are
+    retrieved, ties broken by database index (the earlier item first, so that the result
+    does not depend on a sort's whims); its precision is the fraction of them whose label
+    equals the query's. This is how semantic hashing (Salakhutdinov & Hinton, 2009) and
+    locality-sensitive hashing are compared at equal code length.
+
+    Args:
+        query_codes: (Nq, n_bits) bool or 0/1 codes; query_labels: (Nq,) integer labels.
+        db_codes: (Nb, n_bits) codes of the database; db_labels: (Nb,) labels.
+        k: items retrieved per query, 1 <= k <= Nb (Nb - 1 with ``exclude_self``).
+        exclude_self: the queries are the database itself, item for item (Nq == Nb), and query
+            ``i`` may not retrieve database item ``i`` (leave-one-out retrieval).
+        block_size: queries handled at once (memory: block_size * Nb distances).
+    """
+    q, db = _as_bits(query_codes, "query_codes"), _as_bits(db_codes, "db_codes")
+    if q.shape[1] != db.shape[1]:
+        raise ValueError(f"query_codes and db_codes must have the same number of bits, got {q.shape[1]} and "
+                         f"{db.shape[1]}")
+    for name, labels, n in (("query_labels", query_labels, q.shape[0]), ("db_labels", db_labels, db.shape[0])):
+        if not isinstance(labels, torch.Tensor) or labels.shape != (n,):
+            shape = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__
+            raise ValueError(f"{name} must have shape ({n},), one label per code, got {shape}")
+    n_query, n_db = q.shape[0], db.shape[0]
+    if n_query == 0:
+        raise ValueError("precision_at_k needs at least one query")
+    if exclude_self and n_query != n_db:
+        raise ValueError(f"exclude_self=True means the queries are the database itself; got {n_query} queries "
+                         f"and {n_db} database items")
+    available = n_db - 1 if exclude_self else n_db
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= available:
+        raise ValueError(f"k must be an int in 1..{available} (the database items a query can retrieve), got {k!r}")
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
+        raise ValueError(f"block_size must be a positive int, got {block_size!r}")
+    db = db.to(q.device)
+    db_labels = db_labels.to(q.device)
+    query_labels = query_labels.to(q.device)
+    index = torch.arange(n_db, device=q.device)
+    hits = torch.zeros((), dtype=torch.float64, device=q.device)
+    for start in range(0, n_query, block_size):
+        block = slice(start, min(start + block_size, n_query))
+        distance = _hamming(q[block], db).round().long()  # (b, Nb), exact integers
+        key = distance * n_db + index  # unique per row: distance first, then database index
+        if exclude_self:
+            rows = torch.arange(key.shape[0], device=q.device)
+            key[rows, rows + start] = torch.iinfo(torch.int64).max  # never retrieve oneself
+        nearest = key.topk(k, dim=1, largest=False).indices  # (b, k)
+        hits += (db_labels[nearest] == query_labels[block, None]).sum()
+    return float(hits) / (n_query * k)

@@ -9,6 +9,8 @@ Where things live:
 * :mod:`~course_lib.training.likelihood`: :func:`fit`, maximum likelihood on top of
   :func:`train`, with a :class:`History` in nats and bits per dimension; :func:`evaluate`,
   the test NLL.
+* :mod:`~course_lib.training.reconstruction`: :class:`ReconstructionTask`, autoencoders (plain,
+  denoising, binary-code) trained on the squared error per image, with the test error.
 * :mod:`~course_lib.training.history`: :class:`TrainHistory`, what :func:`train` measured.
 * :mod:`~course_lib.training.checkpoint`: saving and restoring a run, random states included.
 """
@@ -17,11 +19,13 @@ from course_lib.training.checkpoint import CheckpointMismatchError, load_checkpo
 from course_lib.training.history import TrainHistory
 from course_lib.training.likelihood import History, StepInfo, default_loss, evaluate, fit
 from course_lib.training.loop import NonFiniteLossError, StepContext, StepResult, to_device, train
+from course_lib.training.reconstruction import ReconstructionTask
 
 __all__ = [
     "CheckpointMismatchError",
     "History",
     "NonFiniteLossError",
+    "ReconstructionTask",
     "StepContext",
     "StepInfo",
     "StepResult",

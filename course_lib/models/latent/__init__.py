@@ -25,3 +25,19 @@ and variational autoencoders live here. Their protocol, as those topics use it:
 
 Constructors take keyword arguments (``Model(**settings["model"])``), as in every family.
 """
+
+# ----------------------------------------------------------------------------- autoencoders, PCA and binary codes
+from course_lib.models.latent.autoencoder import Autoencoder, LinearAutoencoder, corrupt, gaussian_noise, mask_noise
+from course_lib.models.latent.hashing import RandomProjectionHash
+from course_lib.models.latent.pca import PCA
+
+__all__ = [
+    # autoencoders, PCA and binary codes
+    "PCA",
+    "Autoencoder",
+    "LinearAutoencoder",
+    "RandomProjectionHash",
+    "corrupt",
+    "gaussian_noise",
+    "mask_noise",
+]
