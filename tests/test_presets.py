@@ -201,7 +201,7 @@ PARAMETERS = {
     "linear_ae": {"smoke": 9_408, "cpu": 9_408, "gpu": 9_408},
     "deep_ae": {"smoke": 2_837_314, "cpu": 2_837_314, "gpu": 2_837_314},
     "denoising_ae": {"smoke": 402_448, "cpu": 785_284, "gpu": 1_569_784},
-    "semantic_hashing": {"smoke": 1_052_316, "cpu": 1_052_316, "gpu": 1_052_316},
+    "semantic_hashing": {"smoke": 2_603_816, "cpu": 2_603_816, "gpu": 2_603_816},
 }
 EXTRA = {"wavenet": {"vocab_size": 65}}
 

@@ -127,10 +127,13 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # ---------------------------------------------------------------- semantic hashing: 32-bit binary codes of MNIST
     "semantic_hashing": by_profile(
         {
-            # logistic code with Gaussian noise on its input during training (Salakhutdinov & Hinton, 2009)
-            "model": {"sizes": (784, 500, 250, 32), "activation": "relu", "output": "sigmoid", "code": "binary",
-                      "code_noise": 4.0},
-            "epochs": 10, "batch_size": 128, "lr": 1e-3, "lr_schedule": "cosine", "weight_decay": 0.0,
+            # logistic code with Gaussian noise on its input during training (Salakhutdinov & Hinton, 2009). Measured
+            # on 1,000 test queries against the 60,000 training digits, precision at 10: 0.83 against 0.68 for random
+            # projections after these 5 epochs (about 4 minutes on one core); 784-500-250-32 with noise 4 reached
+            # only 0.71 in 3 epochs, with a quarter of its bits constant
+            "model": {"sizes": (784, 1000, 500, 32), "activation": "relu", "output": "sigmoid", "code": "binary",
+                      "code_noise": 2.0},
+            "epochs": 5, "batch_size": 128, "lr": 3e-3, "lr_schedule": "cosine", "weight_decay": 0.0,
             "n_train": None, "n_test": None, "max_steps_per_epoch": None,
             "n_database": 60_000,  # leading training images searched (the database)
             "n_queries": 1_000,  # leading test images used as queries
