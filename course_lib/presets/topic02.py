@@ -139,8 +139,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "n_queries": 1_000,  # leading test images used as queries
             "ks": (1, 3, 10, 30, 100, 300, 1_000),  # precision at these k (precision@10 is the headline)
         },
-        smoke={"epochs": 1, "lr_schedule": "constant", "n_train": 4_000, "n_test": 1_000, "n_database": 4_000,
-               "n_queries": 500},
+        smoke={"epochs": 1, "lr_schedule": "constant", "n_train": 2_000, "n_test": 500, "n_database": 2_000,
+               "n_queries": 300},
         gpu={"epochs": 50, "n_queries": 10_000},
     ),
 }
