@@ -119,12 +119,13 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "eval_mask_levels": (0.0, 0.1, 0.25, 0.5, 0.75),  # test corruptions of the denoising curves
             "eval_gaussian_sigmas": (0.0, 0.1, 0.2, 0.3, 0.5),
             "n_eval": 2_000,  # test images of the denoising curves
-            "n_filters": 100,  # first-layer filters shown per model
+            "n_filters": 49,  # first-layer filters shown per model (a square number)
         },
         # 64 steps of a smaller layer at a large learning rate: enough to denoise better than doing nothing
         smoke={"model": {"sizes": (784, 256)}, "epochs": 2, "batch_size": 64, "lr": 1e-2, "lr_schedule": "constant",
                "n_train": 2_000, "n_test": 500, "n_eval": 500, "n_filters": 36},
-        gpu={"model": {"sizes": (784, 1000)}, "epochs": 50, "n_train": None, "n_test": None, "n_eval": 10_000},
+        gpu={"model": {"sizes": (784, 1000)}, "epochs": 50, "n_train": None, "n_test": None, "n_eval": 10_000,
+             "n_filters": 100},
     ),
     # ---------------------------------------------------------------- semantic hashing: 32-bit binary codes of MNIST
     "semantic_hashing": by_profile(
