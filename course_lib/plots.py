@@ -27,7 +27,9 @@ from course_lib.results import markdown_table
 __all__ = [
     "CourseFigure",
     "density_grid",
+    "filter_grid",
     "image_grid",
+    "image_rows",
     "make_grid",
     "new_figure",
     "plot_density_1d",
@@ -175,6 +177,90 @@ def image_grid(
     if title:
         ax.set_title(title)
     return fig
+
+
+def filter_grid(
+    filters: Any,
+    image_shape: tuple[int, int] | None = None,
+    *,
+    nrow: int | None = None,
+    title: str | None = None,
+    ax: Axes | None = None,
+    padding: int = 1,
+    scale: float = 1.0,
+) -> Figure:
+    """Signed filters (dictionary atoms, a layer's weights) as a grid of small images; returns the figure.
+
+    ``filters`` is (K, H, W), or (K, D) with ``image_shape`` = (H, W) and ``H * W = D``: one
+    filter per row. A dictionary ``D`` (d, K) with atoms as columns is shown with
+    ``filter_grid(D.T, (8, 8))``, the first layer of an encoder (hidden, 784) with
+    ``filter_grid(W, (28, 28))``. Each filter is drawn at its own scale, symmetric about zero:
+    ``0.5 + f / (2 max|f|)``, so that zero is mid-grey, positive weights light and negative
+    ones dark, whatever the filter's norm (an all-zero filter is uniform grey).
+
+    Raises:
+        ValueError: a wrong shape, an ``image_shape`` that does not match D, or a non-finite value.
+    """
+    arr = _numpy(filters, "filters").astype(np.float64)
+    if arr.ndim == 2:
+        if image_shape is None:
+            side = math.isqrt(arr.shape[1])
+            if side * side != arr.shape[1]:
+                raise ValueError(f"filters of shape (K, D) = {arr.shape} need image_shape=(H, W) with H * W = "
+                                 f"{arr.shape[1]} (D is not a square)")
+            image_shape = (side, side)
+        h, w = (int(v) for v in image_shape)
+        if h * w != arr.shape[1]:
+            raise ValueError(f"image_shape {tuple(image_shape)} holds {h * w} values but each filter has "
+                             f"{arr.shape[1]} (filters of shape {arr.shape})")
+        arr = arr.reshape(-1, h, w)
+    elif arr.ndim != 3 or (image_shape is not None and tuple(image_shape) != arr.shape[1:]):
+        raise ValueError(f"filters must have shape (K, D) with image_shape=(H, W), or (K, H, W); got shape "
+                         f"{arr.shape}" + (f" with image_shape {tuple(image_shape)}" if image_shape else ""))
+    if arr.shape[0] == 0:
+        raise ValueError("filter_grid needs at least one filter, got 0")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("filters hold NaN or inf values")
+    peak = np.abs(arr).reshape(len(arr), -1).max(axis=1)  # (K,) each filter's largest magnitude
+    shown = 0.5 + arr / (2.0 * np.where(peak > 0, peak, 1.0))[:, None, None]  # (K, H, W) in [0, 1]
+    return image_grid(shown, nrow, title=title, ax=ax, padding=padding, pad_value=0.0, value_range=(0.0, 1.0),
+                      scale=scale)
+
+
+def image_rows(
+    rows: Mapping[str, Any],
+    *,
+    title: str | None = None,
+    ax: Axes | None = None,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    padding: int = 1,
+    scale: float = 1.0,
+) -> Figure:
+    """Rows of images with a label on the left of each: data above its reconstructions, for example.
+
+    ``rows`` maps a label to N images ((N, C, H, W) or (N, H, W)); every row must hold the
+    same number of images of the same shape, the k-th image of each row in the k-th column.
+    All rows share one ``value_range`` (default [0, 1]; values outside it are clipped), so that
+    a reconstruction is drawn on the scale of the data it reconstructs.
+    """
+    if not rows:
+        raise ValueError("image_rows needs at least one row")
+    arrays = {label: _images_nchw(images) for label, images in rows.items()}
+    shapes = {label: a.shape for label, a in arrays.items()}
+    if len(set(shapes.values())) != 1:
+        raise ValueError("every row must hold the same number of images of the same shape; got "
+                         + ", ".join(f"{label!r}: {shape}" for label, shape in shapes.items()))
+    n, _, h, _ = next(iter(shapes.values()))
+    grid_fig = image_grid(np.concatenate(list(arrays.values())), n, title=title, ax=ax, padding=padding,
+                          value_range=value_range, scale=scale)
+    axes = ax if ax is not None else grid_fig.axes[0]
+    axes.set_axis_on()
+    axes.set_xticks([])
+    axes.set_yticks([padding + r * (h + padding) + (h - 1) / 2 for r in range(len(arrays))], list(arrays))
+    axes.tick_params(axis="y", length=0)
+    for spine in axes.spines.values():
+        spine.set_visible(False)
+    return grid_fig
 
 
 # ----------------------------------------------------------------------------- training curves

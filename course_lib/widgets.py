@@ -32,10 +32,10 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from course_lib.plots import image_grid, new_figure
+from course_lib.plots import image_grid, make_grid, new_figure
 from course_lib.runtime import static_widgets
 
-__all__ = ["is_interactive", "render_item", "sampling_explorer", "step_viewer"]
+__all__ = ["is_interactive", "latent_explorer", "render_item", "sampling_explorer", "step_viewer"]
 
 """Environment variable: a true value (1, true, yes, on) makes every explorer static."""
 
@@ -256,3 +256,108 @@ def step_viewer(
     show(0)
     header = [widgets.HTML(f"<b>{title}</b>")] if title else []
     return widgets.VBox([*header, widgets.HBox([play, slider]), picture])
+
+
+def latent_explorer(
+    decode: Callable[[torch.Tensor], Any],
+    codes: torch.Tensor,
+    *,
+    units: Sequence[int] | None = None,
+    offsets: Sequence[float] = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0),
+    scale: torch.Tensor | Sequence[float] | float = 1.0,
+    n_static: int = 4,
+    value_range: tuple[float, float] | None = None,
+    title: str | None = "moving along one code unit",
+    interactive: bool | None = None,
+) -> Any:
+    """Move the inputs' codes along one code unit and watch what the decoder makes of them.
+
+    ``codes`` (N, k) are the codes of a few inputs (an autoencoder's ``encode(x)``);
+    ``decode(z)`` maps codes (M, k) to images (M, C, H, W) or (M, H, W). Moving unit ``u`` by
+    offset ``t`` decodes ``z`` with ``z[:, u] = codes[:, u] + t * scale[u]`` and every other
+    unit unchanged; ``scale`` (a number or (k,)) sets the unit of the offsets, e.g. each unit's
+    standard deviation over the data, so that ``t = ±2`` stays within the codes the decoder
+    has seen. ``decode`` runs without gradients, on ``codes``'s device.
+
+    Interactive: a unit slider (over ``units``, default all k), an offset slider (over
+    ``offsets``, starting at the one closest to 0: the plain reconstructions) and the N
+    decoded images side by side; returns the ``ipywidgets.VBox``. Static: ``n_static`` units
+    spread over ``units``, one panel per unit with a row per input and a column per offset;
+    returns the Figure. Images are scaled to [0, 1] as :func:`course_lib.plots.make_grid`
+    does, by ``value_range`` when given.
+
+    Raises:
+        ValueError: codes that are not (N, k) and finite, a unit outside 0..k-1, an empty or
+            non-finite list of offsets, or a ``scale`` of the wrong length.
+    """
+    if not isinstance(codes, torch.Tensor) or codes.ndim != 2 or codes.shape[0] == 0 or codes.shape[1] == 0:
+        shape = tuple(codes.shape) if isinstance(codes, torch.Tensor) else type(codes).__name__
+        raise ValueError(f"codes must be a tensor (N, k) with N, k >= 1, got {shape}")
+    codes = codes.detach()
+    if not torch.isfinite(codes).all():
+        raise ValueError("codes hold NaN or inf values")
+    n, k = codes.shape
+    unit_list = list(range(k)) if units is None else [int(u) for u in units]
+    if not unit_list or any(not 0 <= u < k for u in unit_list):
+        raise ValueError(f"units must be a non-empty list of code units in 0..{k - 1}, got {units!r}")
+    steps = [float(t) for t in offsets]
+    if not steps or not all(math.isfinite(t) for t in steps):
+        raise ValueError(f"offsets must be a non-empty list of finite numbers, got {list(offsets)!r}")
+    unit_scale = torch.as_tensor(scale, dtype=codes.dtype, device=codes.device).detach()
+    if unit_scale.ndim == 0:
+        unit_scale = unit_scale.expand(k)
+    if unit_scale.shape != (k,) or not torch.isfinite(unit_scale).all():
+        raise ValueError(f"scale must be a finite number or a tensor ({k},), one per code unit, "
+                         f"got shape {tuple(unit_scale.shape)}")
+
+    def images(unit: int, ts: Sequence[float]) -> torch.Tensor:
+        """The N inputs decoded at each offset: (len(ts) * N, ...) ordered offset-major."""
+        z = codes.repeat(len(ts), 1)  # (T * N, k)
+        moved = torch.tensor(ts, dtype=codes.dtype, device=codes.device).repeat_interleave(n)  # (T * N,)
+        z[:, unit] = z[:, unit] + moved * unit_scale[unit]
+        with torch.no_grad():
+            out = decode(z)
+        return out.detach().cpu() if isinstance(out, torch.Tensor) else torch.as_tensor(out)
+
+    def grid(unit: int, ts: Sequence[float]) -> np.ndarray:
+        """A grid with a row per input and a column per offset."""
+        decoded = images(unit, ts)  # (T * N, ...) offset-major
+        by_input = decoded.reshape(len(ts), n, *decoded.shape[1:]).transpose(0, 1)  # (N, T, ...)
+        return make_grid(by_input.reshape(n * len(ts), *decoded.shape[1:]), len(ts), value_range=value_range)
+
+    def render(unit_grid: np.ndarray, ax: Axes) -> None:
+        ax.imshow(unit_grid, cmap="gray" if unit_grid.ndim == 2 else None, vmin=0.0, vmax=1.0,
+                  interpolation="nearest")
+        ax.set_axis_off()
+
+    live = is_interactive() if interactive is None else interactive
+    if not live:
+        shown = [unit_list[i] for i in _spread(len(unit_list), max(1, n_static))]
+        offsets_text = ", ".join(f"{t:g}" for t in steps)
+        suptitle = f"{title} (columns: offsets {offsets_text})" if title else f"columns: offsets {offsets_text}"
+        return _panels([grid(u, steps) for u in shown], [f"unit {u}" for u in shown], render, suptitle)
+
+    import ipywidgets as widgets
+
+    pictures: dict[tuple[int, float], bytes] = {}
+    unit_slider = widgets.SelectionSlider(options=[(str(u), u) for u in unit_list], value=unit_list[0],
+                                          description="code unit", continuous_update=False,
+                                          style={"description_width": "initial"})
+    offset_slider = widgets.SelectionSlider(options=[(f"{t:g}", t) for t in steps], value=min(steps, key=abs),
+                                            description="offset", continuous_update=False,
+                                            style={"description_width": "initial"})
+    picture = widgets.Image(format="png")
+
+    def show(*_: Any) -> None:
+        unit, offset = unit_slider.value, offset_slider.value
+        if (unit, offset) not in pictures:  # the N inputs side by side, decoded at this offset
+            row = make_grid(images(unit, [offset]), n, value_range=value_range)
+            pictures[unit, offset] = _png(row, title=f"unit {unit}, offset {offset:g}", render=render,
+                                          size=(min(10.0, 1.4 * n), 2.0))
+        picture.value = pictures[unit, offset]
+
+    unit_slider.observe(show, names="value")
+    offset_slider.observe(show, names="value")
+    show()
+    header = [widgets.HTML(f"<b>{title}</b>")] if title else []
+    return widgets.VBox([*header, widgets.HBox([unit_slider, offset_slider]), picture])

@@ -11,7 +11,9 @@ from matplotlib.figure import Figure
 
 from course_lib.plots import (
     density_grid,
+    filter_grid,
     image_grid,
+    image_rows,
     make_grid,
     plot_density_1d,
     plot_density_2d,
@@ -94,6 +96,65 @@ def test_image_grid_names_a_wrong_shape(shape):
 
 def re_shape(shape):
     return str(tuple(shape)).replace("(", r"\(").replace(")", r"\)")
+
+
+# ----------------------------------------------------------------------------- filters and rows of images
+
+
+def test_filter_grid_draws_each_filter_at_its_own_scale_with_zero_mid_grey():
+    filters = torch.zeros(3, 4)  # three 2 x 2 filters, one per row
+    filters[0] = torch.tensor([2.0, -2.0, 1.0, 0.0])  # peak 2: +2 -> 1, -2 -> 0, 1 -> 0.75, 0 -> 0.5
+    filters[1] = torch.tensor([0.01, 0.0, 0.0, -0.005])  # a tiny filter is stretched to the same contrast
+    fig = filter_grid(filters, (2, 2), nrow=3, padding=1)
+    grid = fig.axes[0].images[0].get_array()
+    assert grid.shape == (1 + 3, 1 + 3 * 3)
+    np.testing.assert_allclose(grid[1:3, 1:3], [[1.0, 0.0], [0.75, 0.5]])
+    np.testing.assert_allclose(grid[1:3, 4:6], [[1.0, 0.5], [0.5, 0.25]])
+    np.testing.assert_allclose(grid[1:3, 7:9], 0.5)  # an all-zero filter is uniform grey
+
+
+def test_filter_grid_shows_a_dictionarys_columns_via_its_transpose_and_infers_square_patches():
+    dictionary = torch.randn(64, 10)  # (d, K): 10 atoms of 8 x 8
+    grid = filter_grid(dictionary.T, nrow=5, padding=0).axes[0].images[0].get_array()
+    assert grid.shape == (2 * 8, 5 * 8)
+    atom = dictionary[:, 7].reshape(8, 8).numpy()
+    np.testing.assert_allclose(grid[8:16, 16:24], 0.5 + atom / (2 * np.abs(atom).max()), rtol=1e-5)
+    assert filter_grid(torch.randn(4, 5, 5)).axes[0].images[0].get_array().shape == (13, 13)
+
+
+def test_filter_grid_names_wrong_shapes_and_non_finite_values():
+    with pytest.raises(ValueError, match="image_shape=.*30.*not a square"):
+        filter_grid(torch.randn(4, 30))
+    with pytest.raises(ValueError, match=r"image_shape \(5, 5\) holds 25 values but each filter has 30"):
+        filter_grid(torch.randn(4, 30), (5, 5))
+    with pytest.raises(ValueError, match=r"got shape \(64,\)"):
+        filter_grid(torch.randn(64))
+    with pytest.raises(ValueError, match="at least one filter"):
+        filter_grid(torch.randn(0, 4))
+    bad = torch.randn(3, 4)
+    bad[1, 2] = float("nan")
+    with pytest.raises(ValueError, match="NaN or inf"):
+        filter_grid(bad)
+
+
+def test_image_rows_puts_row_k_of_each_label_in_order_and_labels_them():
+    data, recon = torch.full((3, 1, 4, 4), 0.2), torch.full((3, 1, 4, 4), 1.7)  # recon beyond [0, 1]: clipped
+    fig = image_rows({"data": data, "deep AE": recon}, padding=1, title="reconstructions")
+    ax = fig.axes[0]
+    grid = ax.images[0].get_array()
+    assert grid.shape == (2 * 5 + 1, 3 * 5 + 1)
+    np.testing.assert_allclose(grid[1:5, 1:15][:, [0, 5, 10]], 0.2)
+    np.testing.assert_allclose(grid[6:10, 1:15][:, [0, 5, 10]], 1.0)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["data", "deep AE"]
+    np.testing.assert_allclose(ax.get_yticks(), [2.5, 7.5])  # the middle of each row of 4-pixel images
+    assert ax.get_title() == "reconstructions"
+
+
+def test_image_rows_names_rows_of_different_sizes():
+    with pytest.raises(ValueError, match="same number of images.*'PCA': \\(2, 1, 4, 4\\)"):
+        image_rows({"data": torch.rand(3, 1, 4, 4), "PCA": torch.rand(2, 1, 4, 4)})
+    with pytest.raises(ValueError, match="at least one row"):
+        image_rows({})
 
 
 # ----------------------------------------------------------------------------- training curves

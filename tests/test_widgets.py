@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from course_lib import widgets
 from course_lib.runtime import STATIC_WIDGETS_ENV
-from course_lib.widgets import is_interactive, sampling_explorer, step_viewer
+from course_lib.widgets import is_interactive, latent_explorer, sampling_explorer, step_viewer
 
 PNG = b"\x89PNG"
 
@@ -160,3 +160,86 @@ def test_step_viewer_rejects_no_frames_and_mismatched_titles():
         step_viewer(_frames(3), titles=["a", "b"], interactive=False)
     with pytest.raises(TypeError, match="render=lambda"):
         step_viewer([{"not": "drawable"}], interactive=False)
+
+
+# ----------------------------------------------------------------------------- latent explorer
+
+
+def _column_decoder(calls):
+    """A decoder of 3-D codes whose (1, 2, 3) images show the code: pixel j is sigmoid(z_j)."""
+
+    def decode(z):
+        calls.append(z.clone())
+        assert not torch.is_grad_enabled(), "the explorer decodes without gradients"
+        return torch.sigmoid(z)[:, None, None, :].repeat(1, 1, 2, 1)  # (M, 3) -> (M, 1, 2, 3)
+
+    return decode
+
+
+def test_latent_explorer_headless_moves_only_the_chosen_unit_by_offset_times_scale():
+    calls = []
+    codes = torch.tensor([[0.0, 1.0, -1.0], [2.0, 0.0, 0.5]])
+    fig = latent_explorer(_column_decoder(calls), codes, units=[0, 2], offsets=(-1.0, 0.0, 2.0),
+                          scale=torch.tensor([1.0, 5.0, 0.5]), interactive=False)
+    assert isinstance(fig, Figure)
+    assert [ax.get_title() for ax in fig.axes] == ["unit 0", "unit 2"]
+    assert "offsets -1, 0, 2" in fig._suptitle.get_text()
+    first, second = calls  # one decode per unit shown, of every input at every offset, offset-major
+    moved = torch.tensor([-1.0, -1.0, 0.0, 0.0, 2.0, 2.0])
+    expected = codes.repeat(3, 1)
+    expected[:, 0] += moved
+    torch.testing.assert_close(first, expected)
+    expected = codes.repeat(3, 1)
+    expected[:, 2] += 0.5 * moved
+    torch.testing.assert_close(second, expected)
+    # the panel of unit 2: a row per input, a column per offset, each image showing its code
+    grid = fig.axes[1].images[0].get_array()
+    assert grid.shape == (2 * 3 + 1, 3 * 4 + 1)
+    for row, code in enumerate(codes):
+        for col, t in enumerate((-1.0, 0.0, 2.0)):
+            z = code.clone()
+            z[2] += 0.5 * t
+            cell = grid[1 + 3 * row : 3 + 3 * row, 1 + 4 * col : 4 + 4 * col]
+            np.testing.assert_allclose(cell, torch.sigmoid(z).expand(2, 3).numpy(), rtol=1e-6)
+
+
+def test_latent_explorer_headless_spreads_its_panels_over_the_units():
+    fig = latent_explorer(_column_decoder([]), torch.zeros(1, 3), n_static=2, interactive=False)
+    assert [ax.get_title() for ax in fig.axes] == ["unit 0", "unit 2"]
+
+
+def test_latent_explorer_widget_starts_at_the_reconstruction_and_follows_both_sliders():
+    calls = []
+    codes = torch.tensor([[0.0, 1.0, -1.0], [2.0, 0.0, 0.5]])
+    box = latent_explorer(_column_decoder(calls), codes, offsets=(-2.0, 0.0, 2.0), interactive=True)
+    assert isinstance(box, ipywidgets.VBox)
+    unit_slider, offset_slider = _find(box, ipywidgets.SelectionSlider)
+    (picture,) = _find(box, ipywidgets.Image)
+    assert [v for _, v in unit_slider.options] == [0, 1, 2] and offset_slider.value == 0.0
+    torch.testing.assert_close(calls[-1], codes)  # offset 0: the inputs' own codes
+    first = _bytes(picture)
+    assert first.startswith(PNG)
+    unit_slider.value = 1
+    offset_slider.value = 2.0
+    expected = codes.clone()
+    expected[:, 1] += 2.0
+    torch.testing.assert_close(calls[-1], expected)
+    assert _bytes(picture) != first
+    n_calls = len(calls)
+    unit_slider.value = 0
+    offset_slider.value = 0.0
+    assert _bytes(picture) == first and len(calls) == n_calls + 1  # (0, 2) decoded, (0, 0) kept
+
+
+def test_latent_explorer_names_bad_codes_units_offsets_and_scales():
+    decode = _column_decoder([])
+    with pytest.raises(ValueError, match=r"codes must be a tensor \(N, k\).*\(3,\)"):
+        latent_explorer(decode, torch.zeros(3), interactive=False)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        latent_explorer(decode, torch.tensor([[0.0, float("nan"), 0.0]]), interactive=False)
+    with pytest.raises(ValueError, match=r"units .* in 0\.\.2, got \[3\]"):
+        latent_explorer(decode, torch.zeros(1, 3), units=[3], interactive=False)
+    with pytest.raises(ValueError, match="offsets must be"):
+        latent_explorer(decode, torch.zeros(1, 3), offsets=(), interactive=False)
+    with pytest.raises(ValueError, match=r"scale .* \(3,\).*got shape \(2,\)"):
+        latent_explorer(decode, torch.zeros(1, 3), scale=[1.0, 2.0], interactive=False)
