@@ -7,7 +7,8 @@
 Files are looked up in ``$COURSE_DATA_DIR``, then in the user cache
 (``$COURSE_CACHE_DIR``, else ``~/.cache/course_lib``), and downloaded from mirrors
 when absent; each is verified by the SHA-256 of its decompressed content before use
-(see :mod:`course_lib.data.download`).
+(see :mod:`course_lib.data.download`). Natural-image patches for sparse coding are cut from
+scikit-learn's two sample photographs and ZCA-whitened (:mod:`course_lib.data.patches`).
 """
 
 from course_lib.data.datasets import (
@@ -36,6 +37,7 @@ from course_lib.data.download import (
     find_local,
     verify,
 )
+from course_lib.data.patches import ZCAWhitening, extract_patches, load_image_patches, load_sample_images
 from course_lib.data.toy import (
     TOY_1D,
     TOY_2D,
@@ -92,4 +94,9 @@ __all__ = [
     "toy_distribution",
     "two_moons",
     "verify",
+    # natural-image patches (topic 02)
+    "ZCAWhitening",
+    "extract_patches",
+    "load_image_patches",
+    "load_sample_images",
 ]

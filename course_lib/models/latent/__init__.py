@@ -31,6 +31,20 @@ from course_lib.models.latent.autoencoder import Autoencoder, LinearAutoencoder,
 from course_lib.models.latent.hashing import RandomProjectionHash
 from course_lib.models.latent.pca import PCA
 
+# ----------------------------------------------------------------------------- sparse coding
+from course_lib.models.latent.sparse_coding import (
+    LISTA,
+    SparseCoder,
+    dictionary_update,
+    fista,
+    ista,
+    lasso_objective,
+    learn_dictionary,
+    lipschitz_constant,
+    normalize_atoms,
+    soft_threshold,
+)
+
 __all__ = [
     # autoencoders, PCA and binary codes
     "PCA",
@@ -40,4 +54,15 @@ __all__ = [
     "corrupt",
     "gaussian_noise",
     "mask_noise",
+    # sparse coding
+    "LISTA",
+    "SparseCoder",
+    "dictionary_update",
+    "fista",
+    "ista",
+    "lasso_objective",
+    "learn_dictionary",
+    "lipschitz_constant",
+    "normalize_atoms",
+    "soft_threshold",
 ]
