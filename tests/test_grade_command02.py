@@ -35,8 +35,10 @@ WRONG = FIXTURES / "exercise02_wrong"
 
 LIBRARY = FIXTURES / "exercise02_library"
 """Answers to three parts of topic 02 that call the library's implementation of the part, in three forms."""
-LIBRARY_USES = {"ista": ["course_lib.models.soft_threshold", "course_lib.models.lipschitz_constant",
-                         "course_lib.models.lasso_objective", "course_lib.models.ista"],
+LIBRARY_USES = {"ista": ["course_lib.models.latent.sparse_coding.soft_threshold",
+                         "course_lib.models.latent.sparse_coding.lipschitz_constant",
+                         "course_lib.models.latent.sparse_coding.lasso_objective",
+                         "course_lib.models.latent.sparse_coding.ista"],
                 "pca": ["course_lib.models.PCA", "course_lib.metrics.principal_angles"],
                 "retrieval": ["course_lib.metrics.hamming_distances", "course_lib.metrics.precision_at_k"]}
 """The library names each of those answers uses, as the grader spells them (through the answer's own imports)."""
