@@ -122,11 +122,23 @@ def test_image_patches_have_no_dc_and_identity_covariance_orthogonal_to_the_cons
     assert torch.equal(load_image_patches(20_000, eps=1e-6, seed=0)[0], patches)
 
 
-def test_whitening_flattens_the_spectrum_of_natural_patches():
+def test_whitening_flattens_the_spectrum_of_natural_patches_up_to_eps():
     raw, _ = load_image_patches(10_000, whiten=False, seed=1)
-    white, _ = load_image_patches(10_000, seed=1)  # the default eps damps only the finest components
-    spread = lambda x: torch.linalg.eigvalsh(torch.cov(x.double().T))[1:]  # noqa: E731 -- drop the DC zero
-    raw_spectrum, white_spectrum = spread(raw), spread(white)
-    assert raw_spectrum.max() / raw_spectrum.min() > 50, "natural images: most variance at low frequencies"
-    assert white_spectrum.max() / white_spectrum.min() < 4
-    assert white_spectrum.max() <= 1.0 + 1e-4
+    white, zca = load_image_patches(10_000, seed=1)
+    spectrum = lambda x: torch.linalg.eigvalsh(torch.cov(x.double().T))[1:]  # noqa: E731 -- drop the DC zero
+    raw_spectrum, white_spectrum = spectrum(raw), spectrum(white)
+    assert raw_spectrum.max() / raw_spectrum.min() > 100, "natural images: most variance at low frequencies"
+    assert torch.allclose(white_spectrum, raw_spectrum / (raw_spectrum + zca.eps), atol=1e-5)
+    assert white_spectrum.max() / white_spectrum.min() < 5 and (white_spectrum <= 1).all()
+    assert (white_spectrum[raw_spectrum > 10 * zca.eps] > 0.9).all()  # the strong components become white
+
+
+def test_downsampling_averages_blocks_of_the_photographs():
+    full, _ = load_image_patches(2_000, whiten=False, downsample=1, seed=2)
+    halved, _ = load_image_patches(2_000, whiten=False, seed=2)
+    # averaging blocks removes fine detail: neighbouring pixels of the halved images differ less, relative
+    # to the patch's contrast
+    roughness = lambda p: (p.reshape(-1, 8, 8).diff(dim=2).pow(2).mean() / p.pow(2).mean()).item()  # noqa: E731
+    assert roughness(halved) < 0.9 * roughness(full)
+    with pytest.raises(ValueError, match="downsample must be an int >= 1, got 0"):
+        load_image_patches(10, downsample=0)
