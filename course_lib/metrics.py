@@ -105,20 +105,15 @@ def principal_angles(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return angles.to(device=a.device, dtype=out_dtype)
 
 
-def _as_bits(codes: torch.Tensor, name: str) -> torch.Tensor:
-    """Binary codes (N, n_bits), bool or 0/1 numbers, as float32 0/1 (exact for sums up to 2**24 bits)."""
+def _as_signs(codes: torch.Tensor, name: str, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Binary codes (N, n_bits), bool or 0/1 numbers, as -1/+1 numbers of ``dtype``."""
     if not isinstance(codes, torch.Tensor) or codes.dim() != 2:
         shape = tuple(codes.shape) if isinstance(codes, torch.Tensor) else type(codes).__name__
         raise ValueError(f"{name} must be binary codes of shape (N, n_bits), got {shape}")
     if codes.dtype != torch.bool:
         if codes.is_complex() or not ((codes == 0) | (codes == 1)).all():
             raise ValueError(f"{name} must hold bits: bool, or numbers 0 and 1 only (threshold real codes first)")
-    return codes.to(torch.float32)
-
-
-def _hamming(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Hamming distances (Na, Nb), float32, of 0/1 float codes: bits where exactly one of the two is 1."""
-    return a @ (1 - b).T + (1 - a) @ b.T
+    return codes.to(dtype) * 2 - 1
 
 
 def hamming_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -127,10 +122,11 @@ def hamming_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     Codes are bool or 0/1 numbers, on the same device. The whole (Na, Nb) matrix is made at
     once; :func:`precision_at_k` works through large query sets in blocks.
     """
-    fa, fb = _as_bits(a, "a"), _as_bits(b, "b")
-    if fa.shape[1] != fb.shape[1]:
-        raise ValueError(f"a and b must have the same number of bits, got {fa.shape[1]} and {fb.shape[1]}")
-    return _hamming(fa, fb.to(fa.device)).round().long()
+    sa, sb = _as_signs(a, "a", torch.float64), _as_signs(b, "b", torch.float64)
+    if sa.shape[1] != sb.shape[1]:
+        raise ValueError(f"a and b must have the same number of bits, got {sa.shape[1]} and {sb.shape[1]}")
+    agreement = sa @ sb.to(sa.device).T  # (Na, Nb): (bits alike) - (bits different) = n_bits - 2 * distance
+    return ((sa.shape[1] - agreement) / 2).round().long()
 
 
 def precision_at_k(
@@ -159,7 +155,7 @@ def precision_at_k(
             ``i`` may not retrieve database item ``i`` (leave-one-out retrieval).
         block_size: queries handled at once (memory: block_size * Nb distances).
     """
-    q, db = _as_bits(query_codes, "query_codes"), _as_bits(db_codes, "db_codes")
+    q, db = _as_signs(query_codes, "query_codes"), _as_signs(db_codes, "db_codes")
     if q.shape[1] != db.shape[1]:
         raise ValueError(f"query_codes and db_codes must have the same number of bits, got {q.shape[1]} and "
                          f"{db.shape[1]}")
@@ -178,18 +174,21 @@ def precision_at_k(
         raise ValueError(f"k must be an int in 1..{available} (the database items a query can retrieve), got {k!r}")
     if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
         raise ValueError(f"block_size must be a positive int, got {block_size!r}")
+    if n_db * (q.shape[1] + 1) >= 2**24:  # the keys below, integers up to n_db * (n_bits + 1), need float64
+        q, db = q.double(), db.double()
+    dtype = q.dtype
     db = db.to(q.device)
     db_labels = db_labels.to(q.device)
     query_labels = query_labels.to(q.device)
-    index = torch.arange(n_db, device=q.device)
-    hits = torch.zeros((), dtype=torch.float64, device=q.device)
+    index = torch.arange(n_db, device=q.device, dtype=dtype)
+    hits = torch.zeros((), dtype=torch.int64, device=q.device)
     for start in range(0, n_query, block_size):
         block = slice(start, min(start + block_size, n_query))
-        distance = _hamming(q[block], db).round().long()  # (b, Nb), exact integers
-        key = distance * n_db + index  # unique per row: distance first, then database index
+        # key = index - n_db * (q . db) = 2 n_db * distance + index - n_db * n_bits: sorted by distance, then index
+        key = torch.addmm(index, q[block], db.T, alpha=-n_db)  # (b, Nb), exact integers, distinct in a row
         if exclude_self:
             rows = torch.arange(key.shape[0], device=q.device)
-            key[rows, rows + start] = torch.iinfo(torch.int64).max  # never retrieve oneself
+            key[rows, rows + start] = torch.inf  # never retrieve oneself
         nearest = key.topk(k, dim=1, largest=False).indices  # (b, k)
         hits += (db_labels[nearest] == query_labels[block, None]).sum()
-    return float(hits) / (n_query * k)
+    return int(hits) / (n_query * k)
