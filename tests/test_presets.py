@@ -50,7 +50,7 @@ def test_smoke_trains_on_no_more_data_and_epochs_than_cpu(name):
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-@pytest.mark.parametrize("name", [n for n in PRESETS if "epochs" in PRESETS[n]["smoke"]])
+@pytest.mark.parametrize("name", [n for n in PRESETS if {"epochs", "lr"} <= set(PRESETS[n]["smoke"])])
 def test_fit_kwargs_builds_a_working_optimizer_and_schedule(name, profile):
     s = preset(name, profile)
     kwargs = fit_kwargs(s, steps_per_epoch=10)
@@ -150,8 +150,39 @@ def test_presets_for_a_topic_holds_that_topics_models():
         "histogram", "two_variable", "made", "made_orderings", "wavenet", "pixelcnn", "gated_pixelcnn",
         "logistic_mixture"}
     assert presets_for("cpu", topic="01")["pixelcnn"] == preset("pixelcnn", "cpu")
-    with pytest.raises(KeyError, match="'99'.*01"):
+    assert set(presets_for("smoke", topic="02")) == set(TOPICS["02"].PRESETS) == {
+        "fista_vs_ista", "sparse_coding", "lista", "linear_ae", "deep_ae", "denoising_ae", "semantic_hashing"}
+    with pytest.raises(KeyError, match="'99'.*01, 02"):
         presets_for("cpu", topic="99")
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_topic02_sparse_coding_experiments_share_one_over_complete_problem(profile):
+    coding, lista, lasso = (preset(name, profile) for name in ("sparse_coding", "lista", "fista_vs_ista"))
+    model = coding["model"]
+    assert model["n_features"] == coding["patch_size"] ** 2
+    assert model["n_atoms"] >= 2 * model["n_features"], "the issue asks for an at least 2x over-complete dictionary"
+    assert {k: lista["model"][k] for k in ("n_features", "n_atoms", "lam")} == {
+        k: model[k] for k in ("n_features", "n_atoms", "lam")}, "LISTA learns the codes of the learned dictionary"
+    assert lasso["lam"] == model["lam"]
+    assert lista["model"]["target"] == "codes" and lista["fista_iter"] == 100  # the issue's comparison
+    assert lista["n_train"] <= coding["n_train"] and lista["n_test"] == coding["n_test"]
+    assert coding["whitening_eps"] > 0
+
+
+def test_topic02_autoencoders_have_the_papers_shapes():
+    for profile in PROFILES:
+        assert preset("deep_ae", profile)["model"]["sizes"] == (784, 1000, 500, 250, 30)  # Hinton & Salakhutdinov
+        hashing = preset("semantic_hashing", profile)["model"]
+        assert hashing["sizes"][0] == 784 and hashing["sizes"][-1] == 32 and hashing["code"] == "binary"
+        assert hashing["code_noise"] > 0, "semantic hashing saturates its code with noise"
+        dae = preset("denoising_ae", profile)
+        assert {0.0, 0.25, 0.5} <= set(dae["mask_levels"]) and dae["mask_levels"][0] == 0.0
+        assert set(dae["mask_levels"]) <= set(dae["eval_mask_levels"])
+        assert dae["gaussian_sigma"] in dae["eval_gaussian_sigmas"]
+        assert 10 in preset("semantic_hashing", profile)["ks"]
+        assert preset("linear_ae", profile)["model"]["bias"] is False  # trained on centred data
+    assert preset("semantic_hashing", "smoke")["n_database"] <= 60_000
 
 
 # ----------------------------------------------------------------------------- the model factory
@@ -165,6 +196,12 @@ PARAMETERS = {
     "wavenet": {"smoke": 12_545, "cpu": 219_457, "gpu": 1_647_169},
     "pixelcnn": {"smoke": 3_105, "cpu": 17_345, "gpu": 681_729},
     "gated_pixelcnn": {"smoke": 24_577, "cpu": 182_785, "gpu": 5_514_369},
+    "sparse_coding": {"smoke": 8_192, "cpu": 8_192, "gpu": 16_384},
+    "lista": {"smoke": 24_704, "cpu": 24_704, "gpu": 82_176},
+    "linear_ae": {"smoke": 9_408, "cpu": 9_408, "gpu": 9_408},
+    "deep_ae": {"smoke": 2_837_314, "cpu": 2_837_314, "gpu": 2_837_314},
+    "denoising_ae": {"smoke": 402_448, "cpu": 785_284, "gpu": 1_569_784},
+    "semantic_hashing": {"smoke": 2_603_816, "cpu": 2_603_816, "gpu": 2_603_816},
 }
 EXTRA = {"wavenet": {"vocab_size": 65}}
 
