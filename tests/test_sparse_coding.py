@@ -190,6 +190,18 @@ def test_ista_equals_its_textbook_step_written_out():
     assert torch.allclose(ista(x, D, 0.2, n_iter=7, L=L), b, atol=1e-12)
 
 
+@pytest.mark.parametrize("solver", [ista, fista])
+def test_rows_are_solved_independently_however_the_batch_is_cut(solver):
+    """Large batches are solved in blocks of rows (1300 rows of K = 256: three blocks on the CPU)."""
+    x, D = _problem(n=1300, d=32, K=256, seed=12)
+    codes, objectives = solver(x, D, 0.1, n_iter=20, return_objectives=True)
+    assert codes.shape == (1300, 256) and objectives.shape == (21, 1300)
+    L = lipschitz_constant(D)
+    for rows in (slice(0, 7), slice(500, 530), slice(1290, 1300)):
+        alone, alone_objectives = solver(x[rows], D, 0.1, n_iter=20, L=L, return_objectives=True)
+        assert torch.allclose(codes[rows], alone, atol=1e-12) and torch.allclose(objectives[:, rows], alone_objectives)
+
+
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("solver", [ista, fista])
