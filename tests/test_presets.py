@@ -180,6 +180,7 @@ def test_topic02_autoencoders_have_the_papers_shapes():
         assert {0.0, 0.25, 0.5} <= set(dae["mask_levels"]) and dae["mask_levels"][0] == 0.0
         assert set(dae["mask_levels"]) <= set(dae["eval_mask_levels"])
         assert dae["gaussian_sigma"] in dae["eval_gaussian_sigmas"]
+        assert round(dae["n_filters"] ** 0.5) ** 2 == dae["n_filters"], "the filters are drawn as a square grid"
         assert 10 in preset("semantic_hashing", profile)["ks"]
         assert preset("linear_ae", profile)["model"]["bias"] is False  # trained on centred data
     assert preset("semantic_hashing", "smoke")["n_database"] <= 60_000

@@ -97,9 +97,11 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # ---------------------------------------------------------------- the deep autoencoder of Hinton & Salakhutdinov
     "deep_ae": by_profile(
         {
-            # 784-1000-500-250-30, ReLU, linear 30-D code, sigmoid output; from scratch with Adam (no RBM pretraining)
+            # 784-1000-500-250-30, ReLU, linear 30-D code, sigmoid output; from scratch (He initialisation) with Adam,
+            # no RBM pretraining. Measured on all 10,000 test images: 5.3 squared error per image after 4 epochs
+            # (about 2 minutes on one core), against 13.9 for PCA with 30 components
             "model": {"sizes": (784, 1000, 500, 250, 30), "activation": "relu", "output": "sigmoid", "code": "linear"},
-            "epochs": 10, "batch_size": 128, "lr": 1e-3, "lr_schedule": "cosine", "weight_decay": 0.0,
+            "epochs": 5, "batch_size": 128, "lr": 1e-3, "lr_schedule": "cosine", "weight_decay": 0.0,
             "n_train": None, "n_test": None, "max_steps_per_epoch": None,
         },
         smoke={"epochs": 1, "lr_schedule": "constant", "n_train": 2_000, "n_test": 1_000},
@@ -117,19 +119,20 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "eval_mask_levels": (0.0, 0.1, 0.25, 0.5, 0.75),  # test corruptions of the denoising curves
             "eval_gaussian_sigmas": (0.0, 0.1, 0.2, 0.3, 0.5),
             "n_eval": 2_000,  # test images of the denoising curves
-            "n_filters": 100,  # first-layer filters shown per model
+            "n_filters": 49,  # first-layer filters shown per model (a square number)
         },
         # 64 steps of a smaller layer at a large learning rate: enough to denoise better than doing nothing
         smoke={"model": {"sizes": (784, 256)}, "epochs": 2, "batch_size": 64, "lr": 1e-2, "lr_schedule": "constant",
                "n_train": 2_000, "n_test": 500, "n_eval": 500, "n_filters": 36},
-        gpu={"model": {"sizes": (784, 1000)}, "epochs": 50, "n_train": None, "n_test": None, "n_eval": 10_000},
+        gpu={"model": {"sizes": (784, 1000)}, "epochs": 50, "n_train": None, "n_test": None, "n_eval": 10_000,
+             "n_filters": 100},
     ),
     # ---------------------------------------------------------------- semantic hashing: 32-bit binary codes of MNIST
     "semantic_hashing": by_profile(
         {
             # logistic code with Gaussian noise on its input during training (Salakhutdinov & Hinton, 2009). Measured
-            # on 1,000 test queries against the 60,000 training digits, precision at 10: 0.83 against 0.68 for random
-            # projections after these 5 epochs (about 4 minutes on one core); 784-500-250-32 with noise 4 reached
+            # on 1,000 test queries against the 60,000 training digits, precision at 10: 0.86 against 0.68 for random
+            # projections after these 5 epochs (under 3 minutes on one core); 784-500-250-32 with noise 4 reached
             # only 0.71 in 3 epochs, with a quarter of its bits constant
             "model": {"sizes": (784, 1000, 500, 32), "activation": "relu", "output": "sigmoid", "code": "binary",
                       "code_noise": 2.0},
