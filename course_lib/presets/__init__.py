@@ -54,7 +54,7 @@ from torch import nn
 from course_lib.data import make_loader
 from course_lib.presets import topic01, topic02
 from course_lib.runtime import PROFILES
-from course_lib.training import History, fit
+from course_lib.training import History, ReconstructionTask, TrainHistory, fit, train
 
 TOPICS: dict[str, ModuleType] = {"01": topic01, "02": topic02}
 """The presets module of each topic, by the topic's number (the ``NN`` of ``NN_name.ipynb``)."""
@@ -237,3 +237,42 @@ def build_and_fit(
     history = fit_preset(model, train_data, test_data, settings, n_dims=n_dims, device=device, seed=seed,
                          desc=desc, loss_fn=loss_fn, test_batch_size=test_batch_size, progress=progress)
     return model, history
+
+
+def build_and_train_reconstruction(
+    name: str,
+    settings: dict[str, Any],
+    train_data: torch.Tensor,
+    test_data: torch.Tensor,
+    *,
+    corruption: tuple[str, float] | None = None,
+    device: str | torch.device | None = None,
+    seed: int = 0,
+    desc: str | None = None,
+    test_batch_size: int = 2_000,
+    progress: bool = True,
+) -> tuple[nn.Module, TrainHistory]:
+    """Build the autoencoder of preset ``name`` and train it to reconstruct, as ``settings`` prescribe.
+
+    The reconstruction counterpart of :func:`build_and_fit`: seeds torch's global generator with
+    ``seed``, builds ``build_model(name, settings)``, and trains it with
+    :class:`~course_lib.training.ReconstructionTask` (Adam with the preset's ``lr``,
+    ``weight_decay`` and ``lr_schedule``; ``corruption`` ``(kind, level)`` for a denoising
+    autoencoder) through :func:`~course_lib.training.train` for ``epochs`` epochs on
+    ``train_data`` (rows, shuffled by a generator seeded with ``seed``), evaluated on
+    ``test_data`` after every epoch (squared error per image). Returns ``(model in eval mode,
+    history)``; the history's evaluations hold ``test_error`` (and ``denoising_error``).
+    """
+    train_loader = make_loader(train_data, settings["batch_size"], shuffle=True,
+                               generator=torch.Generator().manual_seed(seed))
+    test_loader = make_loader(test_data, test_batch_size)
+    steps = min(len(train_loader), settings.get("max_steps_per_epoch") or len(train_loader)) * settings["epochs"]
+    torch.manual_seed(seed)
+    model = build_model(name, settings)
+    task = ReconstructionTask(model, lr=settings["lr"], weight_decay=settings.get("weight_decay", 0.0),
+                              corruption=corruption, lr_schedule=settings.get("lr_schedule", "constant"),
+                              total_steps=steps)
+    history = train(task, train_loader, test_loader, epochs=settings["epochs"], device=device, seed=seed,
+                    max_steps_per_epoch=settings.get("max_steps_per_epoch"), desc=desc or name, progress=progress)
+    return model.eval(), history
+
