@@ -29,14 +29,15 @@ from torch import nn
 from course_lib.models import LISTA, Autoencoder, LinearAutoencoder, SparseCoder
 from course_lib.presets.merge import by_profile
 
-LAM = 0.4
-"""The l1 weight of every sparse-coding experiment on whitened patches (``whitening_eps`` below):
-about 8 of 128 atoms active per patch. LISTA is trained on the codes of the same objective."""
+LAM = 0.7
+"""The l1 weight of every sparse-coding experiment on whitened patches (``whitening_eps`` below): about 10 of
+128 atoms active per patch. LISTA is trained on the codes of the same objective."""
 
-WHITENING_EPS = 0.03
-"""ZCA's regulariser, in squared grey levels (images in [0, 1]): directions of the patches whose variance is
-well above it are whitened, the weaker ones (pixel noise, JPEG blocks) damped. With the library's default
-(1e-3) many atoms learn that noise; with 0.1 the atoms turn into smooth ramps (hardly whitened)."""
+WHITENING_EPS = 3e-3
+"""ZCA's regulariser, in squared grey levels (images in [0, 1], halved in size by ``load_image_patches``):
+the strong, coarse directions of the patches come out with variance near 1, the finest (pixel noise,
+compression artefacts) damped to about 0.25. With 1e-3 more atoms learn that noise; with 3e-2 the atoms
+grow longer and smoother and more of them turn into gratings."""
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # ---------------------------------------------------------------- ISTA vs FISTA on one lasso problem
