@@ -393,7 +393,7 @@ def test_trained_lista_gets_within_ten_percent_of_fistas_hundred_iterations_on_h
     ista_3 = lasso_objective(held_out, D, ista(held_out, D, lam, n_iter=3), lam).mean().item()
     lista = LISTA.from_dictionary(D, lam, n_layers=3, lr=3e-3)
     history = train(lista, make_loader(x, batch_size=256, shuffle=True, generator=torch.Generator().manual_seed(0)),
-                    [held_out], epochs=3, progress=False)
+                    [held_out], epochs=10, progress=False)  # measured: 1.073 times FISTA's objective
     before, after = history.eval_values["objective"][0], history.eval_values["objective"][-1]
     assert abs(before - ista_3) < 1e-4 * ista_3, "before training, LISTA is 3 ISTA steps"
     assert after <= 1.10 * fista_100, f"LISTA: {after:.4f}, FISTA (100 iterations): {fista_100:.4f}"

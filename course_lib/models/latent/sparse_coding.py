@@ -681,7 +681,7 @@ class LISTA(nn.Module):
     """
 
     def __init__(self, *, n_features: int, n_atoms: int, lam: float, n_layers: int = 3, seed: int = 0,
-                 target: str = "objective", lr: float = 1e-3) -> None:
+                 target: str = "objective", lr: float = 3e-3) -> None:
         super().__init__()
         self.n_features = _check_count("n_features", n_features, 1)
         self.n_atoms = _check_count("n_atoms", n_atoms, 1)
