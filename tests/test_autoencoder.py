@@ -7,9 +7,17 @@ import math
 import pytest
 import torch
 
-from course_lib.data import make_loader
-from course_lib.metrics import principal_angles
-from course_lib.models import PCA, Autoencoder, LinearAutoencoder, corrupt, gaussian_noise, mask_noise
+from course_lib.data import load_mnist, make_loader
+from course_lib.metrics import precision_at_k, principal_angles
+from course_lib.models import (
+    PCA,
+    Autoencoder,
+    LinearAutoencoder,
+    RandomProjectionHash,
+    corrupt,
+    gaussian_noise,
+    mask_noise,
+)
 from course_lib.training import ReconstructionTask, train
 
 # ----------------------------------------------------------------------------- the linear autoencoder spans PCA
@@ -237,3 +245,47 @@ def test_reconstruction_task_names_a_bad_argument(kwargs, error, match):
 def test_reconstruction_task_needs_an_autoencoder():
     with pytest.raises(TypeError, match="has no encode"):
         ReconstructionTask(torch.nn.Linear(3, 3), lr=1e-3)
+
+
+# ----------------------------------------------------------------------------- MNIST: the lecture's claims, shortened
+
+
+def _mnist_rows(n_train: int, n_test: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    x, y = load_mnist("train", subset=n_train)
+    xt, yt = load_mnist("test", subset=n_test)
+    return x.float().div(255).flatten(1), y, xt.float().div(255).flatten(1), yt
+
+
+@pytest.mark.slow
+def test_the_deep_autoencoder_beats_pca_at_30_dimensions_on_mnist(data_dir):
+    """Hinton & Salakhutdinov's 784-1000-500-250-30 trained from scratch by Adam: 4 epochs of 20,000 digits.
+
+    Measured: 9.1 against PCA's 14.3 on the first 2,000 test digits (the full run reaches 2x below PCA).
+    """
+    x, _, x_test, _ = _mnist_rows(20_000, 2_000)
+    pca_error = PCA(n_components=30).fit(x).loss(x_test).mean().item()
+    torch.manual_seed(0)
+    loader = make_loader(x, 128, shuffle=True, generator=torch.Generator().manual_seed(0))
+    task = ReconstructionTask(Autoencoder(), lr=1e-3, lr_schedule="cosine", total_steps=4 * len(loader))
+    history = train(task, loader, make_loader(x_test, 1000), epochs=4, progress=False, device="cpu")
+    ae_error = history.eval_values["test_error"][-1]
+    assert 12 < pca_error < 16, f"PCA-30's test squared error per image is about 14, got {pca_error:.2f}"
+    assert ae_error < 0.75 * pca_error, f"deep AE {ae_error:.2f} against PCA {pca_error:.2f}"
+
+
+@pytest.mark.slow
+def test_binary_codes_of_an_autoencoder_retrieve_digits_better_than_random_projections(data_dir):
+    """Semantic hashing against locality-sensitive hashing, 32 bits, precision at 10 on MNIST (shortened).
+
+    Measured with seeds 0 and 2: 0.72 and 0.69 against 0.59 and 0.58 (10,000 digits as the database).
+    """
+    x, y, x_test, y_test = _mnist_rows(10_000, 2_000)
+    lsh = RandomProjectionHash(n_features=784, n_bits=32, seed=0).fit(x)
+    lsh_precision = precision_at_k(lsh.codes(x_test), y_test, lsh.codes(x), y, 10)
+    torch.manual_seed(0)
+    model = Autoencoder(sizes=(784, 1000, 500, 250, 32), code="binary", code_noise=2.0)
+    loader = make_loader(x, 128, shuffle=True, generator=torch.Generator().manual_seed(0))
+    task = ReconstructionTask(model, lr=1e-3, lr_schedule="cosine", total_steps=5 * len(loader))
+    train(task, loader, epochs=5, progress=False, device="cpu")
+    ae_precision = precision_at_k(model.binary_codes(x_test), y_test, model.binary_codes(x), y, 10)
+    assert ae_precision > lsh_precision + 0.05, f"autoencoder {ae_precision:.3f} against LSH {lsh_precision:.3f}"
