@@ -177,7 +177,7 @@ def test_corruption_is_reproducible_by_seed(kind, level):
     (lambda x: mask_noise(x, 1.5), ValueError, r"p must be in \[0, 1\], got 1.5"),
     (lambda x: mask_noise(x, -0.1), ValueError, r"p must be in \[0, 1\]"),
     (lambda x: mask_noise(x, float("nan")), ValueError, "p must be a finite number"),
-    (lambda x: gaussian_noise(x, -1.0), ValueError, "sigma must be in >= 0"),
+    (lambda x: gaussian_noise(x, -1.0), ValueError, "sigma must be >= 0"),
     (lambda x: corrupt(x, "salt", 0.1), ValueError, "unknown corruption kind 'salt'"),
     (lambda x: mask_noise(x.long(), 0.1), TypeError, "float tensor"),
 ])

@@ -55,10 +55,12 @@ class ReconstructionTask(nn.Module):
         eval_seed: seed of the corruption of the test data, the same at every evaluation, so
             that the denoising errors of successive epochs compare the same inputs.
 
-    ``training_step`` logs ``loss``, the batch's squared error per image against the clean
-    input. ``evaluate(loader)`` returns ``test_error`` (clean inputs) and, with a corruption,
-    ``denoising_error`` (corrupted inputs against the clean ones), squared errors per image.
-    The task's name (progress bar, checkpoints) is the model's class name.
+    ``training_step`` logs ``loss``, the batch's mean squared error per image of the
+    reconstruction (of the corrupted input, with a corruption) against the clean input.
+    ``evaluate(loader)`` returns ``test_error`` (clean inputs) and, with a corruption,
+    ``denoising_error`` (corrupted inputs against the clean ones), squared errors per image,
+    measured in eval mode: without code noise, and from the bits of a binary code. Batches are
+    ``x`` or ``(x, y, ...)``. The task's name (progress bar, checkpoints) is the model's class name.
     """
 
     def __init__(self, model: nn.Module, *, lr: float, weight_decay: float = 0.0,

@@ -31,6 +31,7 @@ Conventions: data are rows ``x`` of shape (B, d), float; an image batch (B, 1, H
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -107,11 +108,11 @@ def _check_size(value: object, name: str, minimum: int = 1) -> int:
 
 
 def _level(value: object, name: str, *, upper: float | None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     if value < 0 or (upper is not None and value > upper):
-        bounds = f"[0, {upper:g}]" if upper is not None else ">= 0"
-        raise ValueError(f"{name} must be in {bounds}, got {value!r}")
+        bounds = f"in [0, {upper:g}]" if upper is not None else ">= 0"
+        raise ValueError(f"{name} must be {bounds}, got {value!r}")
     return float(value)
 
 
@@ -137,7 +138,7 @@ def mask_noise(x: Tensor, p: float, *, generator: torch.Generator | None = None)
     _check_float(x, "mask_noise")
     p = _level(p, "p", upper=1.0)
     keep = _draw("uniform", x, generator) >= p  # P(drop) = P(u < p) = p
-    return x * keep.to(x.dtype)
+    return torch.where(keep, x, torch.zeros((), dtype=x.dtype, device=x.device))
 
 
 def gaussian_noise(x: Tensor, sigma: float, *, generator: torch.Generator | None = None) -> Tensor:
