@@ -7,54 +7,19 @@ MADE caught by the hidden tests) is in ``test_grade_command.py``; these checks a
 from __future__ import annotations
 
 import ast
-import builtins
 import importlib
 import json
 import re
 from pathlib import Path
 
 import pytest
+from notebook_source import defined_names, free_names, graded_cells
 
 from course_lib.instructor.grading import parts_of
 
 REPO = Path(__file__).resolve().parents[1]
 SOLUTION = REPO / "solutions" / "01_likelihood_models.ipynb"
 NB = json.loads(SOLUTION.read_text(encoding="utf-8"))
-
-
-def _cells(role: str) -> dict[str, str]:
-    """Source by grade id of the answer cells (``role="answer"``) or the test cells (``role="test"``)."""
-    key = "solution" if role == "answer" else "grade"
-    return {c["metadata"]["nbgrader"]["grade_id"]: "".join(c["source"]) for c in NB["cells"]
-            if c["metadata"].get("nbgrader", {}).get(key)}
-
-
-def _api() -> set[str]:
-    """The names that the answer cells define at their top level: what the tests may call."""
-    names = set()
-    for source in _cells("answer").values():
-        for node in ast.parse(source).body:
-            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-                names.add(node.name)
-    return names
-
-
-def _free_names(source: str) -> set[str]:
-    """Names a cell reads but never binds (anywhere in the cell: imports, assignments, definitions, arguments)."""
-    tree = ast.parse(source)
-    bound, loaded = set(), set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            (loaded if isinstance(node.ctx, ast.Load) else bound).add(node.id)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            bound.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
-        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-            bound.add(node.name)
-        elif isinstance(node, ast.arg):
-            bound.add(node.arg)
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            bound.add(node.name)
-    return loaded - bound - set(dir(builtins))
 
 
 def test_the_exercise_has_at_least_seven_parts_and_thirty_points():
@@ -84,31 +49,31 @@ def test_every_declared_library_name_resolves_and_belongs_to_a_part():
 
 def test_the_answers_use_nothing_of_the_library_that_the_exercise_forbids():
     """The answers (the solution's) import nothing from course_lib but the training loop and the loaders."""
-    for grade_id, source in _cells("answer").items():
+    for grade_id, source in graded_cells(NB, "answer").items():
         imports = [line for line in source.splitlines() if "course_lib" in line]
         assert imports == [], f"{grade_id} uses the library: {imports}"
 
 
-@pytest.mark.parametrize("grade_id", sorted(_cells("test")))
+@pytest.mark.parametrize("grade_id", sorted(graded_cells(NB, "test")))
 def test_a_test_cell_has_visible_checks_then_hidden_ones(grade_id):
-    source = _cells("test")[grade_id]
+    source = graded_cells(NB, "test")[grade_id]
     visible, _, hidden = source.partition("### BEGIN HIDDEN TESTS")
     assert "assert " in visible or "raise AssertionError" in visible, f"{grade_id}: no visible check"
     assert "assert " in hidden and "### END HIDDEN TESTS" in hidden, f"{grade_id}: no hidden tests"
 
 
-@pytest.mark.parametrize("grade_id", sorted(_cells("test")))
+@pytest.mark.parametrize("grade_id", sorted(graded_cells(NB, "test")))
 def test_a_test_cell_depends_only_on_itself_and_the_names_the_answers_define(grade_id):
     """Hidden tests never use a variable that a student can change in an earlier cell: every name a test cell reads
     is bound in the cell itself (its imports, its data, its models), or is a class or function of the answers."""
-    free = _free_names(_cells("test")[grade_id])
-    assert free <= _api(), f"{grade_id} reads names it does not define: {sorted(free - _api())}"
+    free = free_names(graded_cells(NB, "test")[grade_id])
+    assert free <= defined_names(NB), f"{grade_id} reads names it does not define: {sorted(free - defined_names(NB))}"
 
 
-@pytest.mark.parametrize("grade_id", sorted(_cells("test")))
+@pytest.mark.parametrize("grade_id", sorted(graded_cells(NB, "test")))
 def test_a_test_cell_does_not_end_with_a_value(grade_id):
     """nbgrader reads a number that a test cell's last line displays as partial credit."""
-    last = ast.parse(_cells("test")[grade_id]).body[-1]
+    last = ast.parse(graded_cells(NB, "test")[grade_id]).body[-1]
     if isinstance(last, ast.Expr):
         assert isinstance(last.value, ast.Call) and ast.unparse(last.value.func) == "print", (
             f"{grade_id} ends with a value: {ast.unparse(last)}")

@@ -53,8 +53,10 @@ def test_every_third_party_package_that_is_imported_is_declared(repo):
     with_tests = declared | set(_pins(project["optional-dependencies"]["test"]))
     distributions = packages_distributions()
     for folder, allowed in (("course_lib", declared), ("benchmarks", declared), ("tests", with_tests)):
+        local = {path.stem for path in (repo / folder).glob("*.py")}  # a folder's own modules, e.g. tests' helpers
         third_party = sorted(name for name in _imported_packages(repo / folder)
-                             if name not in sys.stdlib_module_names and name not in ("course_lib", "__future__"))
+                             if name not in sys.stdlib_module_names and name not in ("course_lib", "__future__")
+                             and name not in local)
         assert third_party, folder
         undeclared = {}
         for name in third_party:
