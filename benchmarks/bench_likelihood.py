@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import torch
+from measure import fmt, timed
 
 from course_lib.data import CharVocab, char_dataset, load_binarized_mnist, load_tiny_shakespeare, make_loader
 from course_lib.metrics import nats_to_bits_per_dim
@@ -39,19 +40,6 @@ from course_lib.training import evaluate
 MODELS = ("made", "pixelcnn", "gated_pixelcnn", "wavenet")
 PUBLISHED = {"made": "88.40 (Germain et al. 2015)", "pixelcnn": "81.30 (van den Oord et al. 2016a)",
              "gated_pixelcnn": "81.30 (PixelCNN, van den Oord et al. 2016a)"}
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def _timed(fn, device: torch.device) -> tuple[object, float]:
-    _sync(device)
-    start = time.perf_counter()
-    out = fn()
-    _sync(device)
-    return out, time.perf_counter() - start
 
 
 def bench_image_model(name: str, profile: str, device: torch.device, seed: int) -> dict:
@@ -80,12 +68,12 @@ def bench_image_model(name: str, profile: str, device: torch.device, seed: int) 
     gen = torch.Generator().manual_seed(seed)
     if name == "made":
         n = 16
-        _, seconds = _timed(lambda: model.sample(n, image_shape=(1, 28, 28), generator=gen), device)
+        _, seconds = timed(lambda: model.sample(n, image_shape=(1, 28, 28), generator=gen), device)
         row["samples/s"] = n / seconds
     else:
         n = s["n_timing"] if "n_timing" in s else 2
-        _, slow = _timed(lambda: model.sample(n, generator=gen, fast=False), device)
-        _, fast = _timed(lambda: model.sample(n, generator=gen, fast=True), device)
+        _, slow = timed(lambda: model.sample(n, generator=gen, fast=False), device)
+        _, fast = timed(lambda: model.sample(n, generator=gen, fast=True), device)
         row["samples/s"] = n / fast
         row["naive samples/s"] = n / slow
         row["sampler speed-up (x)"] = slow / fast
@@ -109,7 +97,7 @@ def bench_wavenet(profile: str, device: torch.device, seed: int) -> dict:
     seconds = {}
     for fast in (False, True):
         model.sample(1, length=8, generator=torch.Generator().manual_seed(seed), fast=fast)  # warm-up
-        _, seconds[fast] = _timed(lambda f=fast: model.sample(1, length=length, fast=f,
+        _, seconds[fast] = timed(lambda f=fast: model.sample(1, length=length, fast=f,
                                                               generator=torch.Generator().manual_seed(seed)), device)
     slow, fast = seconds[False], seconds[True]
     return {
@@ -123,14 +111,6 @@ def bench_wavenet(profile: str, device: torch.device, seed: int) -> dict:
         "naive chars/s": length / slow,
         "sampler speed-up (x)": slow / fast,
     }
-
-
-def _fmt(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:,.1f}" if abs(value) >= 100 else f"{value:.3g}" if value < 10 else f"{value:.2f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
 
 
 def write_report(rows: list[dict], profile: str, device: torch.device, out: Path, seconds: float) -> str:
@@ -149,7 +129,7 @@ def write_report(rows: list[dict], profile: str, device: torch.device, out: Path
     for group in (image_rows, text_rows):
         if group:
             columns = list(dict.fromkeys(k for r in group for k in r))
-            lines.append(results_table([{k: _fmt(r.get(k, "")) for k in columns} for r in group], columns))
+            lines.append(results_table([{k: fmt(r.get(k, "")) for k in columns} for r in group], columns))
             lines.append("")
     report = "\n".join(lines)
     out.write_text(report)
@@ -178,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{profile}] {name} ...", flush=True)
         row = bench_wavenet(profile, device, args.seed) if name == "wavenet" else \
             bench_image_model(name, profile, device, args.seed)
-        print("   ", {k: _fmt(v) for k, v in row.items()}, flush=True)
+        print("   ", {k: fmt(v) for k, v in row.items()}, flush=True)
         rows.append(row)
         write_report(rows, profile, device, out, time.perf_counter() - start)
     print(write_report(rows, profile, device, out, time.perf_counter() - start))

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from measure import fmt, timed
 from sklearn.decomposition import sparse_encode
 from sklearn.exceptions import ConvergenceWarning
 
@@ -52,23 +53,6 @@ PARTS = ("sparse_coding", "lista", "deep_ae", "semantic_hashing")
 """What can be measured; ``lista`` needs the dictionary of ``sparse_coding`` and runs it first if asked alone."""
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def _timed(fn, device: torch.device, repeats: int = 1) -> tuple[object, float]:
-    """(fn(), the best wall time in seconds of ``repeats`` calls)."""
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        _sync(device)
-        start = time.perf_counter()
-        out = fn()
-        _sync(device)
-        best = min(best, time.perf_counter() - start)
-    return out, best
-
-
 def _patches(profile: str, device: torch.device, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The whitened training and held-out patches of the ``sparse_coding`` preset."""
     s = preset("sparse_coding", profile)
@@ -85,7 +69,7 @@ def bench_dictionary(profile: str, device: torch.device, seed: int) -> tuple[dic
     lam, n_iter = s["model"]["lam"], s["model"]["n_iter"]
     torch.manual_seed(seed)
     start_dictionary = build_model("sparse_coding", s).dictionary.detach().to(device)
-    (D, _), seconds = _timed(lambda: learn_dictionary(
+    (D, _), seconds = timed(lambda: learn_dictionary(
         x_train, n_atoms=s["model"]["n_atoms"], lam=lam, n_steps=s["n_steps"], batch_size=s["batch_size"],
         n_iter=n_iter, init=start_dictionary, generator=torch.Generator().manual_seed(seed)), device)
     with torch.no_grad():
@@ -110,18 +94,18 @@ def bench_dictionary(profile: str, device: torch.device, seed: int) -> tuple[dic
     x64, D64 = x.double().cpu().numpy(), D.double().cpu().numpy()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        codes_sk, seconds_sk = _timed(lambda: sparse_encode(x64, D64.T, algorithm="lasso_cd", alpha=lam,
+        codes_sk, seconds_sk = timed(lambda: sparse_encode(x64, D64.T, algorithm="lasso_cd", alpha=lam,
                                                             n_jobs=torch.get_num_threads()), device)
     objective_sk = float(lasso_objective(torch.from_numpy(x64), torch.from_numpy(D64),
                                          torch.from_numpy(np.asarray(codes_sk)), lam).mean())
     iterations = 10
     while True:
-        codes, seconds_fista = _timed(lambda n=iterations: fista(x, D, lam, n_iter=n), device, repeats=2)
+        codes, seconds_fista = timed(lambda n=iterations: fista(x, D, lam, n_iter=n), device, repeats=2)
         objective_fista = float(lasso_objective(x, D, codes, lam).double().mean())
         if objective_fista <= objective_sk * (1 + SAME_OBJECTIVE) or iterations >= 20_000:
             break
         iterations *= 2
-    _, seconds_100 = _timed(lambda: fista(x, D, lam, n_iter=100), device, repeats=2)
+    _, seconds_100 = timed(lambda: fista(x, D, lam, n_iter=100), device, repeats=2)
     fista_row = {
         "experiment": "FISTA vs scikit-learn lasso",
         "patches": f"{len(x):,}",
@@ -159,8 +143,8 @@ def bench_lista(profile: str, device: torch.device, seed: int, D: torch.Tensor,
                     max_steps_per_epoch=s["max_steps_per_epoch"], desc="LISTA", progress=False)
     x = torch.cat([x_test, x_train])[: s["n_timing"]]
     with torch.no_grad():
-        codes_lista, seconds_lista = _timed(lambda: model.encode(x), device, repeats=3)
-        codes_fista, seconds_fista = _timed(lambda: fista(x, D, lam, n_iter=s["fista_iter"]), device, repeats=3)
+        codes_lista, seconds_lista = timed(lambda: model.encode(x), device, repeats=3)
+        codes_fista, seconds_fista = timed(lambda: fista(x, D, lam, n_iter=s["fista_iter"]), device, repeats=3)
         objective_lista = float(lasso_objective(x, D, codes_lista, lam).mean())
         objective_fista = float(lasso_objective(x, D, codes_fista, lam).mean())
     return {
@@ -239,14 +223,6 @@ def bench_semantic_hashing(profile: str, device: torch.device, seed: int) -> dic
     }
 
 
-def _fmt(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:,.1f}" if abs(value) >= 100 else f"{value:.3g}" if abs(value) < 10 else f"{value:.2f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
-
-
 def write_report(rows: list[dict], profile: str, device: torch.device, out: Path, seconds: float) -> str:
     lines = [
         f"# Topic 02 benchmark, profile `{profile}`",
@@ -260,7 +236,7 @@ def write_report(rows: list[dict], profile: str, device: torch.device, out: Path
         "",
     ]
     for row in rows:
-        shown = {k: _fmt(v) for k, v in row.items() if not k.startswith("_")}
+        shown = {k: fmt(v) for k, v in row.items() if not k.startswith("_")}
         lines += [results_table([shown], list(shown)), ""]
     report = "\n".join(lines)
     out.write_text(report)
@@ -302,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         elif part == "semantic_hashing":
             new.append(bench_semantic_hashing(profile, device, args.seed))
         for row in new:
-            print("   ", {k: _fmt(v) for k, v in row.items()}, flush=True)
+            print("   ", {k: fmt(v) for k, v in row.items()}, flush=True)
         rows += new
         write_report(rows, profile, device, out, time.perf_counter() - start)
     print(write_report(rows, profile, device, out, time.perf_counter() - start))
