@@ -20,3 +20,46 @@ comes from annealed importance sampling (:mod:`course_lib.metrics`).
 
 Constructors take keyword arguments (``Model(**settings["model"])``), as in every family.
 """
+
+# ----------------------------------------------------------------------------- the Ising model
+from course_lib.models.energy.ising import (
+    critical_temperature,
+    exact_ising,
+    ising_energy,
+    magnetization,
+    onsager_magnetization,
+)
+
+# ----------------------------------------------------------------------------- MCMC samplers
+from course_lib.models.energy.sampling import (
+    MCMCResult,
+    ReplayBuffer,
+    acceptance_probability,
+    block_gibbs,
+    checkerboard_gibbs,
+    mala,
+    metropolis_hastings,
+    sgld,
+    sitewise_gibbs,
+    ula,
+)
+
+__all__ = [
+    # the Ising model
+    "critical_temperature",
+    "exact_ising",
+    "ising_energy",
+    "magnetization",
+    "onsager_magnetization",
+    # MCMC samplers
+    "MCMCResult",
+    "ReplayBuffer",
+    "acceptance_probability",
+    "block_gibbs",
+    "checkerboard_gibbs",
+    "mala",
+    "metropolis_hastings",
+    "sgld",
+    "sitewise_gibbs",
+    "ula",
+]
