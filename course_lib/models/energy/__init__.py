@@ -20,3 +20,22 @@ comes from annealed importance sampling (:mod:`course_lib.metrics`).
 
 Constructors take keyword arguments (``Model(**settings["model"])``), as in every family.
 """
+
+from course_lib.models.energy.maxent import (
+    entropy,
+    expected_features,
+    fit_maxent,
+    gibbs_distribution,
+    log_partition,
+    maxent_dual,
+)
+
+__all__ = [
+    # maximum entropy on a finite state space
+    "entropy",
+    "expected_features",
+    "fit_maxent",
+    "gibbs_distribution",
+    "log_partition",
+    "maxent_dual",
+]
