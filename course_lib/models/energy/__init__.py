@@ -30,6 +30,16 @@ from course_lib.models.energy.ising import (
     onsager_magnetization,
 )
 
+# ----------------------------------------------------------------------------- maximum entropy
+from course_lib.models.energy.maxent import (
+    entropy,
+    expected_features,
+    fit_maxent,
+    gibbs_distribution,
+    log_partition,
+    maxent_dual,
+)
+
 # ----------------------------------------------------------------------------- MCMC samplers
 from course_lib.models.energy.sampling import (
     MCMCResult,
@@ -62,4 +72,11 @@ __all__ = [
     "sgld",
     "sitewise_gibbs",
     "ula",
+    # maximum entropy on a finite state space
+    "entropy",
+    "expected_features",
+    "fit_maxent",
+    "gibbs_distribution",
+    "log_partition",
+    "maxent_dual",
 ]
