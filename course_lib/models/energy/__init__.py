@@ -29,6 +29,7 @@ from course_lib.models.energy.maxent import (
     log_partition,
     maxent_dual,
 )
+from course_lib.models.energy.texture import TEXTURE_CROP, FilterBank, load_texture, synthesize_texture
 
 __all__ = [
     # maximum entropy on a finite state space
@@ -38,4 +39,9 @@ __all__ = [
     "gibbs_distribution",
     "log_partition",
     "maxent_dual",
+    # a maximum-entropy texture model
+    "TEXTURE_CROP",
+    "FilterBank",
+    "load_texture",
+    "synthesize_texture",
 ]
