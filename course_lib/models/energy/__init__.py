@@ -39,6 +39,7 @@ from course_lib.models.energy.maxent import (
     log_partition,
     maxent_dual,
 )
+from course_lib.models.energy.texture import TEXTURE_CROP, FilterBank, load_texture, synthesize_texture
 
 # ----------------------------------------------------------------------------- MCMC samplers
 from course_lib.models.energy.sampling import (
@@ -79,4 +80,9 @@ __all__ = [
     "gibbs_distribution",
     "log_partition",
     "maxent_dual",
+    # a maximum-entropy texture model
+    "TEXTURE_CROP",
+    "FilterBank",
+    "load_texture",
+    "synthesize_texture",
 ]
