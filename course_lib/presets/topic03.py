@@ -33,6 +33,17 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "degrees": (2, 4, 6),  # fit the moments of x, ..., x^degree for each degree
         },
     ),
+    # ---------------------------------------------------------------- texture synthesis by matching statistics
+    "texture": by_profile(
+        {
+            "crop": (0, 347, 5, 80),  # (image, top, left, size) of scikit-learn's sample photographs: foliage
+            "bank": {"n_scales": 3, "n_orientations": 4},  # FilterBank's arguments
+            "n_steps": 300, "lr": 0.02,  # Adam steps on the pixels, learning rate in grey levels
+            "noise_std": 0.0,  # Langevin-type noise after each step (0: plain descent)
+        },
+        smoke={"n_steps": 25},
+        gpu={"n_steps": 1_500},
+    ),
     # ---------------------------------------------------------------- random-walk Metropolis: proposal widths
     "mh_widths": by_profile(
         {

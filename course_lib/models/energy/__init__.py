@@ -39,7 +39,6 @@ from course_lib.models.energy.maxent import (
     log_partition,
     maxent_dual,
 )
-from course_lib.models.energy.texture import TEXTURE_CROP, FilterBank, load_texture, synthesize_texture
 
 # ----------------------------------------------------------------------------- MCMC samplers
 from course_lib.models.energy.sampling import (
@@ -54,6 +53,9 @@ from course_lib.models.energy.sampling import (
     sitewise_gibbs,
     ula,
 )
+
+# ----------------------------------------------------------------------------- a maximum-entropy texture model
+from course_lib.models.energy.texture import TEXTURE_CROP, FilterBank, load_texture, synthesize_texture
 
 __all__ = [
     # the Ising model
