@@ -610,9 +610,9 @@ def checkerboard_gibbs(
     per chain (B,), so that one call runs several temperatures. One sweep draws all black
     sites (i + j even) from :math:`p(s_i = +1 \mid \cdot) = \sigma(2 \beta (J n_i + h))`, their
     neighbour sums :math:`n_i` taken with ``torch.roll``, then all white sites from the new black
-    ones: one Bernoulli draw per colour (a (B, L, L) uniform tensor, of which that colour's
-    sites are used). :func:`sitewise_gibbs` is the same chain, site by site, with the same
-    random numbers. ``chain`` holds the state after every sweep.
+    ones. Each sweep draws one (B, L, L) tensor of uniform numbers, one per site, and sets
+    :math:`s_i = +1` where :math:`u_i < p(s_i = +1 \mid \cdot)`. :func:`sitewise_gibbs` is the same
+    chain, site by site, with the same random numbers. ``chain`` holds the state after every sweep.
     """
     beta, n_sweeps, coupling, field = _ising_settings(spins, beta, n_sweeps, coupling, field, generator, even=True)
     s = spins.detach()
@@ -624,9 +624,9 @@ def checkerboard_gibbs(
     chain = [s] if return_chain else None
     with torch.no_grad():
         for _ in range(n_sweeps):
+            u = torch.rand(s.shape, generator=generator, device=s.device, dtype=s.dtype)  # one number per site
             for colour in colours:
                 p_up = torch.sigmoid(2.0 * beta * (coupling * _neighbour_sum(s) + field))  # (B, H, W)
-                u = torch.rand(s.shape, generator=generator, device=s.device, dtype=s.dtype)
                 s = torch.where(colour, 2.0 * (u < p_up).to(s.dtype) - 1.0, s)
             if chain is not None:
                 chain.append(s)
@@ -648,8 +648,9 @@ def sitewise_gibbs(
     The conventions of :func:`checkerboard_gibbs`. Each sweep visits the black sites (i + j
     even) in raster order, then the white ones, each drawn from its conditional given the
     current state of its neighbours, using the same uniform numbers as
-    :func:`checkerboard_gibbs` (one (B, L, L) draw per colour). Since sites of one colour do not
-    neighbour each other on an even periodic lattice, this is exactly the checkerboard chain:
+    :func:`checkerboard_gibbs` (one (B, L, L) draw per sweep, one number per site). Since sites
+    of one colour do not neighbour each other on an even periodic lattice, this is exactly the
+    checkerboard chain:
     with the same generator both return the same spins, and the benchmark times the two on the
     same work. Any side L >= 2 is accepted (for odd L the colours do not separate neighbours,
     and the loop is still a valid Gibbs sampler that visits every site once per sweep).
@@ -661,8 +662,8 @@ def sitewise_gibbs(
     chain = [s.clone()] if return_chain else None
     with torch.no_grad():
         for _ in range(n_sweeps):
+            u = torch.rand(s.shape, generator=generator, device=s.device, dtype=s.dtype)  # one number per site
             for parity in (0, 1):
-                u = torch.rand(s.shape, generator=generator, device=s.device, dtype=s.dtype)
                 for i in range(height):
                     for j in range(width):
                         if (i + j) % 2 != parity:
