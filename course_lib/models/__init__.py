@@ -22,9 +22,10 @@ model of any family; it sits here, beside the families.
 The public names of the families are re-exported here: ``from course_lib.models import MADE``.
 """
 
-from course_lib.models import autoregressive, latent
+from course_lib.models import autoregressive, energy, latent
 from course_lib.models.autoregressive import *  # noqa: F403 -- the family's public names, listed in its __all__
+from course_lib.models.energy import *  # noqa: F403 -- the family's public names, listed in its __all__
 from course_lib.models.latent import *  # noqa: F403 -- the family's public names, listed in its __all__
 from course_lib.models.receptive_field import random_image, receptive_field_map
 
-__all__ = [*autoregressive.__all__, *latent.__all__, "random_image", "receptive_field_map"]
+__all__ = [*autoregressive.__all__, *energy.__all__, *latent.__all__, "random_image", "receptive_field_map"]

@@ -16,7 +16,26 @@ and restricted Boltzmann machines live here; their MCMC samplers live in
     start (the number of steps and the step size by keyword).
 Training differentiates :math:`\mathbb{E}_{\text{data}}[E] - \mathbb{E}_{\text{model}}[E]`, the model's
 expectation taken over the chains' states; the log-partition function for a likelihood in nats
-comes from annealed importance sampling (:mod:`course_lib.metrics`).
+comes from annealed importance sampling (:mod:`~course_lib.models.energy.ais`).
 
 Constructors take keyword arguments (``Model(**settings["model"])``), as in every family.
 """
+
+# ----------------------------------------------------------------------------- restricted Boltzmann machines and AIS
+from course_lib.models.energy.ais import (
+    AISEstimate,
+    annealed_importance_sampling,
+    annealing_betas,
+    log_mean_exp,
+    rbm_log_partition,
+)
+from course_lib.models.energy.rbm import RBM
+
+__all__ = [
+    "AISEstimate",
+    "RBM",
+    "annealed_importance_sampling",
+    "annealing_betas",
+    "log_mean_exp",
+    "rbm_log_partition",
+]
