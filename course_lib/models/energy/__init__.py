@@ -16,10 +16,19 @@ and restricted Boltzmann machines live here; their MCMC samplers live in
     start (the number of steps and the step size by keyword).
 Training differentiates :math:`\mathbb{E}_{\text{data}}[E] - \mathbb{E}_{\text{model}}[E]`, the model's
 expectation taken over the chains' states; the log-partition function for a likelihood in nats
-comes from annealed importance sampling (:mod:`course_lib.metrics`).
+comes from annealed importance sampling (:mod:`~course_lib.models.energy.ais`).
 
 Constructors take keyword arguments (``Model(**settings["model"])``), as in every family.
 """
+
+# ----------------------------------------------------------------------------- annealed importance sampling
+from course_lib.models.energy.ais import (
+    AISEstimate,
+    annealed_importance_sampling,
+    annealing_betas,
+    log_mean_exp,
+    rbm_log_partition,
+)
 
 # ----------------------------------------------------------------------------- the Ising model
 from course_lib.models.energy.ising import (
@@ -39,6 +48,9 @@ from course_lib.models.energy.maxent import (
     log_partition,
     maxent_dual,
 )
+
+# ----------------------------------------------------------------------------- restricted Boltzmann machines
+from course_lib.models.energy.rbm import RBM
 
 # ----------------------------------------------------------------------------- MCMC samplers
 from course_lib.models.energy.sampling import (
@@ -87,4 +99,11 @@ __all__ = [
     "FilterBank",
     "load_texture",
     "synthesize_texture",
+    # restricted Boltzmann machines and annealed importance sampling
+    "AISEstimate",
+    "RBM",
+    "annealed_importance_sampling",
+    "annealing_betas",
+    "log_mean_exp",
+    "rbm_log_partition",
 ]
