@@ -21,6 +21,17 @@ comes from annealed importance sampling (:mod:`course_lib.metrics`).
 Constructors take keyword arguments (``Model(**settings["model"])``), as in every family.
 """
 
+# ----------------------------------------------------------------------------- energy networks (Du & Mordatch)
+from course_lib.models.energy.ebm import (
+    ConvEnergy,
+    MLPEnergy,
+    grid_kl,
+    grid_log_density,
+    grid_points,
+    ood_auroc,
+    ood_scores,
+)
+
 # ----------------------------------------------------------------------------- the Ising model
 from course_lib.models.energy.ising import (
     critical_temperature,
@@ -45,6 +56,14 @@ from course_lib.models.energy.sampling import (
 )
 
 __all__ = [
+    # energy networks
+    "ConvEnergy",
+    "MLPEnergy",
+    "grid_kl",
+    "grid_log_density",
+    "grid_points",
+    "ood_auroc",
+    "ood_scores",
     # the Ising model
     "critical_temperature",
     "exact_ising",
