@@ -30,6 +30,17 @@ from course_lib.models.energy.ais import (
     rbm_log_partition,
 )
 
+# ----------------------------------------------------------------------------- energy networks (Du & Mordatch)
+from course_lib.models.energy.ebm import (
+    ConvEnergy,
+    MLPEnergy,
+    grid_kl,
+    grid_log_density,
+    grid_points,
+    ood_auroc,
+    ood_scores,
+)
+
 # ----------------------------------------------------------------------------- the Ising model
 from course_lib.models.energy.ising import (
     critical_temperature,
@@ -70,6 +81,14 @@ from course_lib.models.energy.sampling import (
 from course_lib.models.energy.texture import TEXTURE_CROP, FilterBank, load_texture, synthesize_texture
 
 __all__ = [
+    # energy networks
+    "ConvEnergy",
+    "MLPEnergy",
+    "grid_kl",
+    "grid_log_density",
+    "grid_points",
+    "ood_auroc",
+    "ood_scores",
     # the Ising model
     "critical_temperature",
     "exact_ising",
