@@ -152,7 +152,9 @@ def test_presets_for_a_topic_holds_that_topics_models():
     assert presets_for("cpu", topic="01")["pixelcnn"] == preset("pixelcnn", "cpu")
     assert set(presets_for("smoke", topic="02")) == set(TOPICS["02"].PRESETS) == {
         "fista_vs_ista", "sparse_coding", "lista", "linear_ae", "deep_ae", "denoising_ae", "semantic_hashing"}
-    with pytest.raises(KeyError, match="'99'.*01, 02"):
+    assert set(presets_for("smoke", topic="03")) == set(TOPICS["03"].PRESETS) == {
+        "maxent_grid", "texture", "mh_widths", "ising", "langevin_bias", "ebm_2d", "rbm", "rbm_ais", "conv_ebm"}
+    with pytest.raises(KeyError, match="'99'.*01, 02, 03"):
         presets_for("cpu", topic="99")
 
 
@@ -186,6 +188,31 @@ def test_topic02_autoencoders_have_the_papers_shapes():
     assert preset("semantic_hashing", "smoke")["n_database"] <= 60_000
 
 
+@pytest.mark.parametrize("profile", PROFILES)
+def test_topic03_presets_keep_the_lectures_conventions(profile):
+    ising = preset("ising", profile)
+    assert ising["L"] % 2 == 0, "checkerboard Gibbs needs an even side"
+    assert ising["t_low"] < 2.269 < ising["t_high"], "the magnetisation curve must cross Onsager's T_c"
+    mh = preset("mh_widths", profile)
+    assert mh["burn_in"] < mh["n_steps"] and mh["n_chains"] >= 2, "split R-hat and ESS need several chains"
+    assert list(mh["step_sizes"]) == sorted(mh["step_sizes"])
+    langevin = preset("langevin_bias", profile)
+    assert langevin["check_step"] < 2 * langevin["sigma"] ** 2, "ULA on a Gaussian is unstable beyond 2 sigma^2"
+    ebm = preset("ebm_2d", profile)
+    assert ebm["noise_std"] == pytest.approx((2 * ebm["step_size"]) ** 0.5, rel=1e-3), \
+        "the 2-D EBM's Langevin noise is sqrt(2 step): a sampler of exp(-E) itself"
+    rbm, ais = preset("rbm", profile), preset("rbm_ais", profile)
+    assert rbm["model"]["n_visible"] == 784 and rbm["k"] >= 1
+    assert min(ais["tiny_visible"], ais["tiny_hidden"]) <= 20, "the tiny RBM's log Z is enumerated"
+    assert ais["n_repeats"] >= 2, "the spread of the AIS estimate needs several runs"
+    assert preset("conv_ebm", profile)["grad_clip"] > 0
+
+
+def test_topic03_gpu_rbm_is_salakhutdinov_and_murrays_setup():
+    rbm = preset("rbm", "gpu")
+    assert rbm["model"]["n_hidden"] == 500 and rbm["k"] == 25
+
+
 # ----------------------------------------------------------------------------- the model factory
 
 # Parameter counts of every preset's model in every profile, as the models were first built
@@ -203,6 +230,9 @@ PARAMETERS = {
     "deep_ae": {"smoke": 2_837_314, "cpu": 2_837_314, "gpu": 2_837_314},
     "denoising_ae": {"smoke": 402_448, "cpu": 785_284, "gpu": 1_569_784},
     "semantic_hashing": {"smoke": 2_603_816, "cpu": 2_603_816, "gpu": 2_603_816},
+    "ebm_2d": {"smoke": 17_025, "cpu": 17_025, "gpu": 17_025},
+    "rbm": {"smoke": 51_024, "cpu": 393_284, "gpu": 393_284},
+    "conv_ebm": {"smoke": 7_825, "cpu": 30_753, "gpu": 121_921},
 }
 EXTRA = {"wavenet": {"vocab_size": 65}}
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from torch import nn
 
+from course_lib.models import RBM, ConvEnergy, MLPEnergy
 from course_lib.presets.merge import by_profile
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
@@ -41,7 +42,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "n_steps": 300, "lr": 0.02,  # Adam steps on the pixels, learning rate in grey levels
             "noise_std": 0.0,  # Langevin-type noise after each step (0: plain descent)
         },
-        smoke={"n_steps": 25},
+        smoke={"n_steps": 10},
         gpu={"n_steps": 1_500},
     ),
     # ---------------------------------------------------------------- random-walk Metropolis: proposal widths
@@ -85,8 +86,78 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         smoke={"check_chains": 5_000, "check_steps": 30, "n_chains": 500, "n_steps": 100, "viewer_steps": 60},
         gpu={"n_chains": 10_000, "n_steps": 2_000},
     ),
+    # ---------------------------------------------------------------- an MLP energy of 2-D data: buffer and Langevin
+    "ebm_2d": by_profile(
+        {
+            "model": {"n_features": 2, "hidden": (128, 128), "activation": "silu"},  # MLPEnergy's arguments
+            "toy": "eight_gaussians", "range": ((-4.0, 4.0), (-4.0, 4.0)),  # the data and the box of the grid
+            "check_chains": 5_000, "check_step": 0.01, "check_steps": 300, "check_tv": 0.15,  # ULA on the truth
+            # EBMTask: Adam (lr, betas), SGLD with step_size and noise sqrt(2 step_size) (a proper Langevin
+            # sampler at this scale), the replay buffer, alpha of the energy regulariser
+            "epochs": 10, "batch_size": 128, "lr": 1e-3, "lr_schedule": "constant", "betas": (0.0, 0.999),
+            "n_train": 8_192, "max_steps_per_epoch": None,
+            "sgld_steps": 20, "step_size": 0.01, "noise_std": 0.1414, "grad_clip": None, "alpha": 0.01,
+            "buffer_size": 8_192, "reinit_prob": 0.05,
+            "grid_n": 100,  # cells per side of the grid on which the KL to the truth is computed
+            "n_samples": 1_000, "sample_steps": 300, "sample_step_size": 0.01,  # fresh ULA chains shown
+        },
+        smoke={"check_chains": 1_000, "check_steps": 60, "check_tv": 0.3, "epochs": 1, "n_train": 1_024,
+               "sgld_steps": 5, "buffer_size": 1_024, "grid_n": 60, "n_samples": 300, "sample_steps": 50},
+        gpu={"epochs": 40, "n_train": 65_536, "sgld_steps": 60, "buffer_size": 65_536},
+    ),
+    # ---------------------------------------------------------------- RBMs on binarized MNIST: CD-k and PCD
+    "rbm": by_profile(
+        {
+            # RBM(n_visible, n_hidden, init_std); ContrastiveDivergenceTask: SGD with momentum on the mean
+            # gradient of a batch, k Gibbs steps per update, n_chains persistent chains for PCD. A first guess
+            # (Hinton's practical guide; Tieleman 2008), to be confirmed by the benchmark's timing
+            "model": {"n_visible": 784, "n_hidden": 500},
+            "k": 1, "n_chains": 100,
+            "epochs": 10, "batch_size": 100, "lr": 0.05, "lr_schedule": "constant", "momentum": 0.5,
+            "weight_decay": 1e-4,
+            "n_train": None, "n_test": None, "max_steps_per_epoch": None,  # binarized MNIST: 50,000 / 10,000
+            "n_filters": 64, "n_samples": 64, "sample_steps": 1_000,  # filters and Gibbs samples shown
+        },
+        smoke={"model": {"n_hidden": 64}, "epochs": 1, "n_train": 2_000, "n_test": 500, "max_steps_per_epoch": 10,
+               "n_filters": 16, "n_samples": 16, "sample_steps": 50},
+        gpu={"k": 25, "epochs": 50},  # Salakhutdinov & Murray's CD-25, 500 hidden units
+    ),
+    # ---------------------------------------------------------------- AIS: a tiny RBM by enumeration, then MNIST
+    "rbm_ais": by_profile(
+        {
+            "tiny_visible": 10, "tiny_hidden": 6, "tiny_weight_std": 1.0,  # the tiny RBM whose log Z is enumerated
+            "tiny_runs": 200, "tiny_betas": 1_000,
+            "n_runs": 100, "n_betas": 10_000,  # Salakhutdinov & Murray: 100 runs, 14,500 betas
+            "n_repeats": 3,  # independent AIS estimates of each MNIST RBM's log Z (the spread)
+            "base_clamp": 1e-3,  # the base rate model's pixel means are clamped to [c, 1 - c]
+        },
+        smoke={"tiny_runs": 100, "tiny_betas": 300, "n_runs": 16, "n_betas": 200, "n_repeats": 2},
+        gpu={"n_betas": 30_000, "n_repeats": 5},
+    ),
+    # ---------------------------------------------------------------- a convolutional EBM of MNIST (Du & Mordatch)
+    "conv_ebm": by_profile(
+        {
+            "model": {"channels": (16, 32, 32), "activation": "silu"},  # ConvEnergy's arguments
+            "epochs": 1, "batch_size": 128, "lr": 1e-4, "lr_schedule": "constant",
+            "n_train": 20_000, "n_test": 2_000, "max_steps_per_epoch": 150,
+            # EBMTask, Du & Mordatch's decoupled SGLD: gradient step 10, noise 0.005, gradient clip 0.03
+            "sgld_steps": 30, "step_size": 10.0, "noise_std": 0.005, "grad_clip": 0.03, "alpha": 0.1,
+            "data_noise": 0.005, "buffer_size": 10_000, "reinit_prob": 0.05,
+            "n_samples": 36, "sample_steps": 100,  # fresh chains from noise shown
+            "n_ood": 1_000,  # test digits and unlike inputs scored
+        },
+        smoke={"model": {"channels": (8, 16, 16)}, "batch_size": 32, "n_train": 1_000, "n_test": 200,
+               "max_steps_per_epoch": 5, "sgld_steps": 5, "buffer_size": 500, "n_samples": 16, "sample_steps": 10,
+               "n_ood": 200},
+        gpu={"model": {"channels": (32, 64, 64)}, "epochs": 30, "n_train": None, "n_test": None,
+             "max_steps_per_epoch": None, "sgld_steps": 60},
+    ),
 }
 """Settings by experiment name, then by profile name."""
 
-MODELS: dict[str, type[nn.Module]] = {}
+MODELS: dict[str, type[nn.Module]] = {
+    "ebm_2d": MLPEnergy,
+    "rbm": RBM,
+    "conv_ebm": ConvEnergy,
+}
 """The class that each preset with ``model`` arguments builds."""
