@@ -9,6 +9,7 @@ import math
 
 import pytest
 import torch
+from scipy import signal
 
 from course_lib.metrics import autocorrelation, effective_sample_size, r_hat
 
@@ -16,13 +17,16 @@ from course_lib.metrics import autocorrelation, effective_sample_size, r_hat
 def ar1(a: float, n_steps: int, n_chains: int, seed: int) -> torch.Tensor:
     """(T, C) stationary AR(1) chains with coefficient a and unit variance, float64."""
     g = torch.Generator().manual_seed(seed)
-    eps = torch.randn(n_steps, n_chains, generator=g, dtype=torch.float64)
-    x = torch.empty_like(eps)
-    x[0] = eps[0]
-    scale = math.sqrt(1 - a * a)
-    for t in range(1, n_steps):
-        x[t] = a * x[t - 1] + scale * eps[t]
-    return x
+    innovations = torch.randn(n_steps, n_chains, generator=g, dtype=torch.float64)
+    innovations[1:] *= math.sqrt(1 - a * a)  # x_0 ~ N(0, 1), then x_t = a x_{t-1} + sqrt(1 - a^2) eps_t
+    return torch.from_numpy(signal.lfilter([1.0], [1.0, -a], innovations.numpy(), axis=0))
+
+
+def test_the_ar1_chains_follow_their_recursion():
+    x = ar1(0.7, 5, 2, seed=0)
+    g = torch.Generator().manual_seed(0)
+    eps = torch.randn(5, 2, generator=g, dtype=torch.float64)
+    assert torch.allclose(x[0], eps[0]) and torch.allclose(x[1:], 0.7 * x[:-1] + math.sqrt(1 - 0.49) * eps[1:])
 
 
 def test_autocorrelation_matches_the_direct_sum():

@@ -63,7 +63,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Real
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -81,7 +81,14 @@ __all__ = [
     "ula",
 ]
 
-EnergyLike = Callable[[Tensor], Tensor] | Any
+
+class HasEnergy(Protocol):
+    """A model with an energy: ``energy(x) -> (B,)``."""
+
+    def energy(self, x: Tensor) -> Tensor: ...
+
+
+EnergyLike = HasEnergy | Callable[[Tensor], Tensor]
 """A model with ``energy(x) -> (B,)``, or any callable ``x -> (B,)``."""
 
 Proposal = Callable[[Tensor, "torch.Generator | None"], tuple[Tensor, Tensor | float]]
