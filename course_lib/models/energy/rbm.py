@@ -41,12 +41,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["EXACT_MAX_UNITS", "RBM"]
+__all__ = ["EXACT_MAX_UNITS", "RBM", "sample_bernoulli"]
 
 EXACT_MAX_UNITS = 25
 """The largest smaller layer that :meth:`RBM.exact_log_partition` enumerates (2^25 states)."""
 
 _CHUNK = 1 << 14  # states enumerated at once by exact_log_partition
+
+
+def sample_bernoulli(probs: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Independent draws x ~ Bernoulli(probs), as 0./1. of the dtype of ``probs``: ``u < probs``, u ~ U[0, 1).
+
+    Twice as fast as ``torch.bernoulli`` on the CPU; ``generator`` must be on the device of ``probs``.
+    """
+    u = torch.rand(probs.shape, generator=generator, device=probs.device, dtype=probs.dtype)
+    return (u < probs).to(probs.dtype)
 
 
 def _check_count(name: str, value: object) -> int:
@@ -140,11 +149,11 @@ class RBM(nn.Module):
 
     def _sample_hidden(self, v: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         probs = torch.sigmoid(v @ self.weight + self.hidden_bias)  # (B, D) -> (B, H)
-        return probs, torch.bernoulli(probs, generator=generator)
+        return probs, sample_bernoulli(probs, generator)
 
     def _sample_visible(self, h: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         probs = torch.sigmoid(h @ self.weight.T + self.visible_bias)  # (B, H) -> (B, D)
-        return probs, torch.bernoulli(probs, generator=generator)
+        return probs, sample_bernoulli(probs, generator)
 
     @torch.no_grad()
     def gibbs(self, v: Tensor, n_steps: int = 1, generator: torch.Generator | None = None,
@@ -175,7 +184,7 @@ class RBM(nn.Module):
         n = _check_count("n", n)
         if start is None:
             probs = torch.sigmoid(self.visible_bias.detach()).expand(n, self.n_visible)
-            start = torch.bernoulli(probs, generator=generator)
+            start = sample_bernoulli(probs, generator)
         else:
             start = self.check_visible(start, "start")
             if start.shape[0] != n:
