@@ -1,4 +1,4 @@
-"""Units of likelihood: nats per example and bits per dimension.
+"""Units of likelihood (nats per example, bits per dimension), subspaces and codes, MCMC diagnostics.
 
 A model's negative log-likelihood (NLL) of one example ``x`` with ``D`` dimensions is
 ``-log p(x)`` nats. Papers on binarized MNIST report it in **nats per image**
@@ -192,3 +192,118 @@ def precision_at_k(
         nearest = key.topk(k, dim=1, largest=False).indices  # (b, k)
         hits += (db_labels[nearest] == query_labels[block, None]).sum()
     return int(hits) / (n_query * k)
+
+
+# ----------------------------------------------------------------------------- MCMC diagnostics
+#
+# Topic 03 measures how well a Markov chain mixes. Chains are (T,) (one chain of T steps) or
+# (T, C) (C independent chains side by side, time first), of a scalar summary of the state
+# (a coordinate, an energy, a magnetisation). Computed in float64; results are floats.
+
+
+def _as_chains(chain: torch.Tensor, name: str, *, min_length: int) -> torch.Tensor:
+    """``chain`` (T,) or (T, C) as a float64 (T, C) CPU-or-device tensor, checked."""
+    if not isinstance(chain, torch.Tensor) or chain.dim() not in (1, 2):
+        shape = tuple(chain.shape) if isinstance(chain, torch.Tensor) else type(chain).__name__
+        raise ValueError(f"{name} must be a chain (T,) or chains side by side (T, C), time first; got {shape}")
+    x = chain.detach().to(torch.float64)
+    x = x[:, None] if x.dim() == 1 else x
+    if x.shape[0] < min_length or x.shape[1] == 0:
+        raise ValueError(f"{name} needs at least {min_length} steps and one chain, got shape {tuple(chain.shape)}")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} holds non-finite values (nan or inf)")
+    return x
+
+
+def _autocovariance(x: torch.Tensor) -> torch.Tensor:
+    r"""The autocovariance of each chain at every lag, (T, C) -> (T, C).
+
+    :math:`\hat\gamma_k = \frac1T \sum_{t<T-k} (x_t - \bar x)(x_{t+k} - \bar x)`, the biased estimator
+    (divided by T, not T - k), which is positive semi-definite;
+    by FFT, zero-padded to twice the length so that the circular correlation is the linear one.
+    """
+    n = x.shape[0]
+    centred = x - x.mean(dim=0)
+    size = 1 << (2 * n - 1).bit_length()
+    spectrum = torch.fft.rfft(centred, n=size, dim=0)
+    return torch.fft.irfft(spectrum * spectrum.conj(), n=size, dim=0)[:n] / n
+
+
+def autocorrelation(chain: torch.Tensor, max_lag: int | None = None) -> torch.Tensor:
+    r"""The autocorrelation :math:`\rho_k` of a chain at lags 0..max_lag: (max_lag + 1,) float64, :math:`\rho_0 = 1`.
+
+    ``chain`` is (T,) or (T, C) (C independent chains: the per-lag mean of their
+    autocorrelations). Each chain's is :math:`\hat\gamma_k / \hat\gamma_0` with the biased
+    autocovariance :math:`\hat\gamma_k = \frac1T \sum_{t=0}^{T-k-1} (x_t - \bar x)(x_{t+k} - \bar x)`,
+    computed by FFT in :math:`O(T \log T)`. An AR(1) chain :math:`x_t = a x_{t-1} + \varepsilon_t`
+    has :math:`\rho_k = a^k`. ``max_lag`` defaults to T - 1; a constant chain is an error (its
+    autocorrelation is undefined).
+    """
+    x = _as_chains(chain, "chain", min_length=2)
+    if max_lag is None:
+        max_lag = x.shape[0] - 1
+    if isinstance(max_lag, bool) or not isinstance(max_lag, int) or not 0 <= max_lag < x.shape[0]:
+        raise ValueError(f"max_lag must be an int in 0..{x.shape[0] - 1} (the chain has {x.shape[0]} steps), "
+                         f"got {max_lag!r}")
+    acov = _autocovariance(x)
+    if (acov[0] <= 0).any():
+        raise ValueError("autocorrelation: a chain is constant (zero variance); its autocorrelation is undefined")
+    return (acov[: max_lag + 1] / acov[0]).mean(dim=1)
+
+
+def effective_sample_size(chain: torch.Tensor) -> float:
+    r"""The effective sample size of the chains together: how many independent draws their mean is worth.
+
+    ``chain`` is (T,) or (T, C). :math:`\mathrm{ESS} = CT / \tau` with the integrated
+    autocorrelation time :math:`\tau = 1 + 2 \sum_{k \ge 1} \rho_k`, estimated as Stan does
+    (Geyer, 1992; Vehtari et al., 2021, without their rank normalisation): the autocorrelations
+    combine the chains' mean autocovariance with the between-chain variance,
+    :math:`\hat\rho_k = 1 - (W - \overline{\hat\gamma}_k) / \widehat{\mathrm{var}}^+`, and the sum is cut by
+    Geyer's initial positive sequence -- pairs :math:`P_m = \hat\rho_{2m} + \hat\rho_{2m+1}` are
+    summed while positive, made non-increasing (initial monotone sequence) -- so that
+    :math:`\tau = -1 + 2 \sum_m P_m`. The result is capped at :math:`CT \log_{10}(CT)` as Stan
+    does (antithetic chains can have :math:`\tau < 1`). An AR(1) chain with coefficient a has
+    :math:`\mathrm{ESS} \approx T (1 - a) / (1 + a)`.
+    """
+    x = _as_chains(chain, "chain", min_length=4)
+    n, m = x.shape
+    acov = _autocovariance(x)  # (T, C)
+    within = (acov[0] * n / (n - 1)).mean()  # W: the mean of the chains' unbiased variances
+    var_plus = within * (n - 1) / n + (x.mean(dim=0).var() if m > 1 else 0.0)
+    if var_plus <= 0:
+        raise ValueError("effective_sample_size: the chains are constant (zero variance)")
+    rho = 1 - (within - acov.mean(dim=1)) / var_plus  # (T,), rho[0] = 1 when C = 1 up to W's n/(n-1)
+    rho[0] = 1.0
+    pairs = rho[: 2 * (n // 2)].view(-1, 2).sum(dim=1)  # P_m = rho_2m + rho_2m+1
+    positive = pairs > 0
+    n_pairs = int(positive.long().cumprod(dim=0).sum())  # the initial positive sequence
+    pairs = pairs[:n_pairs]
+    if n_pairs > 1:
+        pairs = torch.cummin(pairs, dim=0).values  # the initial monotone sequence
+    tau = -1.0 + 2.0 * float(pairs.sum()) if n_pairs else 1.0
+    total = n * m
+    return min(total / max(tau, 1e-12), total * math.log10(total))
+
+
+def r_hat(chains: torch.Tensor) -> float:
+    r"""The split-:math:`\hat R` of Gelman et al. (2013), without the rank normalisation of Vehtari et al. (2021).
+
+    ``chains`` is (T, C) (or (T,), one chain), C >= 1 chains of T >= 4 steps, time first. Each chain is split in two
+    halves of n = T // 2 steps (the middle step dropped for odd T), giving 2C chains; with the
+    mean within-chain variance W and the between-chain variance :math:`B/n` of their means,
+
+    .. math:: \widehat{\mathrm{var}}^+ = \frac{n - 1}{n} W + \frac{B}{n}, \qquad
+              \hat R = \sqrt{\widehat{\mathrm{var}}^+ / W}.
+
+    :math:`\hat R \to 1` when the chains have mixed; above about 1.01 they have not (chains stuck
+    in different modes give :math:`\hat R \gg 1`). Splitting catches a chain that still drifts.
+    """
+    x = _as_chains(chains, "chains", min_length=4)
+    n = x.shape[0] // 2
+    halves = torch.cat([x[:n], x[x.shape[0] - n:]], dim=1)  # (n, 2C)
+    within = halves.var(dim=0).mean()
+    between_over_n = halves.mean(dim=0).var()
+    if within <= 0:
+        raise ValueError("r_hat: the chains are constant within (zero variance); R-hat is undefined")
+    var_plus = within * (n - 1) / n + between_over_n
+    return float(torch.sqrt(var_plus / within))

@@ -21,7 +21,7 @@ comes from annealed importance sampling (:mod:`~course_lib.models.energy.ais`).
 Constructors take keyword arguments (``Model(**settings["model"])``), as in every family.
 """
 
-# ----------------------------------------------------------------------------- restricted Boltzmann machines and AIS
+# ----------------------------------------------------------------------------- annealed importance sampling
 from course_lib.models.energy.ais import (
     AISEstimate,
     annealed_importance_sampling,
@@ -29,9 +29,52 @@ from course_lib.models.energy.ais import (
     log_mean_exp,
     rbm_log_partition,
 )
+
+# ----------------------------------------------------------------------------- the Ising model
+from course_lib.models.energy.ising import (
+    critical_temperature,
+    exact_ising,
+    ising_energy,
+    magnetization,
+    onsager_magnetization,
+)
+
+# ----------------------------------------------------------------------------- restricted Boltzmann machines
 from course_lib.models.energy.rbm import RBM
 
+# ----------------------------------------------------------------------------- MCMC samplers
+from course_lib.models.energy.sampling import (
+    MCMCResult,
+    ReplayBuffer,
+    acceptance_probability,
+    block_gibbs,
+    checkerboard_gibbs,
+    mala,
+    metropolis_hastings,
+    sgld,
+    sitewise_gibbs,
+    ula,
+)
+
 __all__ = [
+    # the Ising model
+    "critical_temperature",
+    "exact_ising",
+    "ising_energy",
+    "magnetization",
+    "onsager_magnetization",
+    # MCMC samplers
+    "MCMCResult",
+    "ReplayBuffer",
+    "acceptance_probability",
+    "block_gibbs",
+    "checkerboard_gibbs",
+    "mala",
+    "metropolis_hastings",
+    "sgld",
+    "sitewise_gibbs",
+    "ula",
+    # restricted Boltzmann machines and annealed importance sampling
     "AISEstimate",
     "RBM",
     "annealed_importance_sampling",
