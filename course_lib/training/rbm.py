@@ -39,7 +39,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from course_lib.models.energy.rbm import RBM
+from course_lib.models.energy.rbm import RBM, sample_bernoulli
 from course_lib.training.loop import StepContext, to_device
 
 __all__ = ["EXACT_EVAL_MAX_UNITS", "LR_SCHEDULES", "ContrastiveDivergenceTask"]
@@ -137,7 +137,7 @@ class ContrastiveDivergenceTask(nn.Module):
         if persistent:  # independent draws of sigmoid(visible_bias), from a generator of their own
             start = torch.Generator().manual_seed(self.generator_seed + 1)
             probs = torch.sigmoid(rbm.visible_bias.detach().cpu()).expand(int(n_chains), rbm.n_visible)
-            self.register_buffer("chains", torch.bernoulli(probs, generator=start).to(rbm.weight.device))
+            self.register_buffer("chains", sample_bernoulli(probs, start).to(rbm.weight.device))
         self._sampler: torch.Generator | None = None
         self._sampler_state: torch.Tensor | None = None  # loaded from a checkpoint, applied when first used
 

@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from course_lib.models.energy.rbm import RBM
+from course_lib.models.energy.rbm import RBM, sample_bernoulli
 
 __all__ = ["AISEstimate", "annealed_importance_sampling", "annealing_betas", "log_mean_exp", "rbm_log_partition"]
 
@@ -219,9 +219,9 @@ class _AnnealedRBM:
         return visible + F.softplus(beta * pre).sum(-1)
 
     def transition(self, v: Tensor, beta: float, generator: torch.Generator | None) -> Tensor:
-        h = torch.bernoulli(torch.sigmoid(beta * self.pre(v)), generator=generator)
+        h = sample_bernoulli(torch.sigmoid(beta * self.pre(v)), generator)
         logits = (1 - beta) * self.base + beta * (h @ self.weight.T + self.visible_bias)
-        return torch.bernoulli(torch.sigmoid(logits), generator=generator)
+        return sample_bernoulli(torch.sigmoid(logits), generator)
 
 
 @torch.no_grad()
@@ -262,7 +262,7 @@ def rbm_log_partition(
         if not bool(torch.isfinite(base_visible_bias).all()):
             raise ValueError("base_visible_bias has non-finite values (clip the pixel means before taking log-odds)")
         base = base_visible_bias.detach().to(dtype=W.dtype, device=W.device)
-    x0 = torch.bernoulli(torch.sigmoid(base).expand(int(n_runs), rbm.n_visible), generator=generator)  # p_A
+    x0 = sample_bernoulli(torch.sigmoid(base).expand(int(n_runs), rbm.n_visible), generator)  # exact draws of p_A
     log_z0 = float(F.softplus(base.double()).sum()) + rbm.n_hidden * math.log(2.0)
     path = _AnnealedRBM(rbm, base)
     return annealed_importance_sampling(path.log_f, path.transition, x0, betas, log_z0=log_z0, generator=generator)

@@ -41,12 +41,23 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["EXACT_MAX_UNITS", "RBM"]
+from course_lib.models.energy.sampling import block_gibbs
+
+__all__ = ["EXACT_MAX_UNITS", "RBM", "sample_bernoulli"]
 
 EXACT_MAX_UNITS = 25
 """The largest smaller layer that :meth:`RBM.exact_log_partition` enumerates (2^25 states)."""
 
 _CHUNK = 1 << 14  # states enumerated at once by exact_log_partition
+
+
+def sample_bernoulli(probs: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Independent draws x ~ Bernoulli(probs), as 0./1. of the dtype of ``probs``: ``u < probs``, u ~ U[0, 1).
+
+    Twice as fast as ``torch.bernoulli`` on the CPU; ``generator`` must be on the device of ``probs``.
+    """
+    u = torch.rand(probs.shape, generator=generator, device=probs.device, dtype=probs.dtype)
+    return (u < probs).to(probs.dtype)
 
 
 def _check_count(name: str, value: object) -> int:
@@ -132,36 +143,24 @@ class RBM(nn.Module):
 
     def sample_hidden(self, v: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """(p(h = 1 | v), h ~ p(h | v)): v (B, D) binary -> two (B, H) tensors."""
-        return self._sample_hidden(self.check_visible(v), generator)
+        probs = torch.sigmoid(self.check_visible(v) @ self.weight + self.hidden_bias)  # (B, D) -> (B, H)
+        return probs, sample_bernoulli(probs, generator)
 
     def sample_visible(self, h: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """(p(v = 1 | h), v ~ p(v | h)): h (B, H) binary -> two (B, D) tensors."""
-        return self._sample_visible(self.check_hidden(h), generator)
-
-    def _sample_hidden(self, v: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
-        probs = torch.sigmoid(v @ self.weight + self.hidden_bias)  # (B, D) -> (B, H)
-        return probs, torch.bernoulli(probs, generator=generator)
-
-    def _sample_visible(self, h: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
-        probs = torch.sigmoid(h @ self.weight.T + self.visible_bias)  # (B, H) -> (B, D)
-        return probs, torch.bernoulli(probs, generator=generator)
+        probs = torch.sigmoid(self.check_hidden(h) @ self.weight.T + self.visible_bias)  # (B, H) -> (B, D)
+        return probs, sample_bernoulli(probs, generator)
 
     @torch.no_grad()
-    def gibbs(self, v: Tensor, n_steps: int = 1, generator: torch.Generator | None = None,
-              *, return_probs: bool = False) -> Tensor:
+    def gibbs(self, v: Tensor, n_steps: int = 1, generator: torch.Generator | None = None) -> Tensor:
         """``n_steps`` of block Gibbs sampling from ``v`` (B, D): h ~ p(h | v), then v ~ p(v | h), each time.
 
-        Returns the last visible sample (B, D) in {0, 1}, or with ``return_probs`` the last
-        p(v = 1 | h) (the mean image, nicer to look at). ``v`` is not modified. Each step leaves
-        the RBM's joint distribution invariant; rows are independent chains.
+        Returns the last visible sample (B, D) in {0, 1}; ``v`` is not modified. Each step leaves
+        the RBM's distribution invariant; rows are independent chains. The steps are those of
+        :func:`~course_lib.models.energy.sampling.block_gibbs` with :meth:`sample_hidden` and
+        :meth:`sample_visible`.
         """
-        v = self.check_visible(v)
-        n_steps = _check_count("n_steps", n_steps)
-        probs = v
-        for _ in range(n_steps):
-            _, h = self._sample_hidden(v, generator)
-            probs, v = self._sample_visible(h, generator)
-        return probs if return_probs else v
+        return block_gibbs(self, self.check_visible(v), n_steps=n_steps, generator=generator).state
 
     @torch.no_grad()
     def sample(self, n: int, *, n_steps: int = 1000, generator: torch.Generator | None = None,
@@ -170,17 +169,21 @@ class RBM(nn.Module):
 
         The chains start at ``start`` (n, D) binary, or at independent draws from
         sigmoid(visible_bias) (the RBM's visible marginal with the weights removed). With
-        ``return_probs`` the last step's p(v = 1 | h) is returned instead of the binary draw.
+        ``return_probs``, the mean image of one more step is returned instead of the binary
+        draw: p(v = 1 | h) with h ~ p(h | v) of the last draw (less noisy to look at).
         """
         n = _check_count("n", n)
         if start is None:
             probs = torch.sigmoid(self.visible_bias.detach()).expand(n, self.n_visible)
-            start = torch.bernoulli(probs, generator=generator)
+            start = sample_bernoulli(probs, generator)
         else:
             start = self.check_visible(start, "start")
             if start.shape[0] != n:
                 raise ValueError(f"start must hold n={n} chains, got {start.shape[0]}")
-        return self.gibbs(start, n_steps, generator, return_probs=return_probs)
+        v = self.gibbs(start, n_steps, generator)
+        if not return_probs:
+            return v
+        return self.visible_probs(self.sample_hidden(v, generator)[1])
 
     # ------------------------------------------------------------------------- initialisation
 
