@@ -20,6 +20,7 @@ monospaced text, a matplotlib Figure as its picture. Anything else needs
 
 from __future__ import annotations
 
+import builtins
 import io
 import math
 import sys
@@ -32,10 +33,10 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from course_lib.plots import image_grid, make_grid, new_figure
+from course_lib.plots import _check_range, image_grid, make_grid, new_figure, plot_density_2d
 from course_lib.runtime import static_widgets
 
-__all__ = ["is_interactive", "latent_explorer", "render_item", "sampling_explorer", "step_viewer"]
+__all__ = ["chain_viewer", "is_interactive", "latent_explorer", "render_item", "sampling_explorer", "step_viewer"]
 
 """Environment variable: a true value (1, true, yes, on) makes every explorer static."""
 
@@ -361,3 +362,112 @@ def latent_explorer(
     show()
     header = [widgets.HTML(f"<b>{title}</b>")] if title else []
     return widgets.VBox([*header, widgets.HBox([unit_slider, offset_slider]), picture])
+
+
+@torch.no_grad()
+def _log_density_grid(energy: Callable[[torch.Tensor], Any], range: tuple[tuple[float, float], tuple[float, float]],
+                      resolution: int, device: str | torch.device | None) -> np.ndarray:
+    """-energy at the cell centres of a resolution x resolution grid: (R, R), [i, j] at the i-th y, j-th x.
+
+    The layout of :func:`course_lib.plots.density_grid`, kept in log space (an energy of 1,000 would
+    underflow its exp).
+    """
+    (x0, x1), (y0, y1) = range
+    xs = x0 + (x1 - x0) / resolution * (np.arange(resolution) + 0.5)
+    ys = y0 + (y1 - y0) / resolution * (np.arange(resolution) + 0.5)
+    gx, gy = np.meshgrid(xs, ys)
+    points = torch.from_numpy(np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32))
+    energies = energy(points if device is None else points.to(device))
+    energies = energies.detach().cpu().double().numpy() if isinstance(energies, torch.Tensor) else \
+        np.asarray(energies, dtype=float)
+    if energies.shape != (len(points),):
+        raise ValueError(f"the energy must map points (M, 2) to energies (M,), got shape {energies.shape}")
+    return -energies.reshape(resolution, resolution)
+
+
+def chain_viewer(
+    density: Callable[[torch.Tensor], Any] | torch.Tensor | np.ndarray,
+    chain: torch.Tensor | np.ndarray,
+    *,
+    range: tuple[tuple[float, float], tuple[float, float]],
+    trail: int = 10,
+    n_trails: int = 8,
+    max_frames: int = 100,
+    resolution: int = 120,
+    log: bool = False,
+    n_static: int = 6,
+    title: str | None = "MCMC chains, step by step",
+    interactive: bool | None = None,
+    interval_ms: int = 300,
+    device: str | torch.device | None = None,
+) -> Any:
+    r"""MCMC chains moving step by step on a 2-D density, with the trail of their last steps.
+
+    ``density`` is the target, either
+
+    * an **energy** callable: points (M, 2) -> energies (M,), the target being
+      :math:`p(x) \propto e^{-E(x)}` (a model's ``energy``, or ``lambda x: -log_prob(x)``),
+      evaluated without gradients at the centres of a ``resolution`` x ``resolution`` grid
+      over ``range`` (on ``device``); or
+    * a **log-density grid** (R, C), unnormalised log densities (``-inf`` allowed, NaN not) with
+      ``grid[i, j]`` at the i-th y and j-th x cell of ``range``, as
+      :func:`course_lib.plots.density_grid` lays them out.
+
+    ``chain`` (T, B, 2) holds B chains of T states each, the start included (a sampler's
+    ``MCMCResult.chain``). Each frame shows the density (``log=True``: its log, floored 20
+    nats below the maximum), every chain's current state as a dot and, for the first
+    ``n_trails`` chains, the path of their last ``trail`` steps. A chain that did not move
+    at a step (a rejected Metropolis-Hastings proposal) keeps its dot; the frame's title
+    counts the chains that moved. At most ``max_frames`` steps are shown, spread from the
+    first to the last (the trails still follow every step in between).
+
+    Interactive: a slider and a play button over the frames (:func:`step_viewer`); returns the
+    ``ipywidgets.VBox``. Static: ``n_static`` frames from the first to the last step, side by
+    side; returns the Figure.
+
+    Raises:
+        ValueError: a chain that is not (T, B, 2) with T, B >= 1 or not finite, a grid that is
+            not 2-D or holds NaN (or no finite value), a bad ``range``, or a negative ``trail``,
+            ``n_trails`` or a ``max_frames`` below 1.
+    """
+    (x0, x1), (y0, y1) = _check_range(range)
+    states = chain.detach().cpu().double().numpy() if isinstance(chain, torch.Tensor) else np.asarray(chain, float)
+    if states.ndim != 3 or states.shape[0] < 1 or states.shape[1] < 1 or states.shape[2] != 2:
+        raise ValueError(f"chain must have shape (T, B, 2): T states of B chains in 2-D, got shape {states.shape}")
+    if not np.isfinite(states).all():
+        raise ValueError("chain holds NaN or inf states (a diverging sampler: try a smaller step size)")
+    if int(trail) < 0 or int(n_trails) < 0 or int(max_frames) < 1:
+        raise ValueError(f"trail and n_trails must be >= 0 and max_frames >= 1, got trail={trail}, "
+                         f"n_trails={n_trails}, max_frames={max_frames}")
+    if callable(density):
+        log_p = _log_density_grid(density, ((x0, x1), (y0, y1)), int(resolution), device)
+    else:
+        log_p = density.detach().cpu().double().numpy() if isinstance(density, torch.Tensor) else \
+            np.asarray(density, dtype=float)
+        if log_p.ndim != 2:
+            raise ValueError(f"a log-density grid must have shape (R, C), got shape {log_p.shape}")
+    if np.isnan(log_p).any() or np.isposinf(log_p).any() or not np.isfinite(log_p).any():
+        raise ValueError("the density must be finite somewhere on the grid, with no NaN or +inf log density "
+                         "(an energy of -inf or NaN somewhere in range?)")
+    top = log_p[np.isfinite(log_p)].max()
+    shown_density = np.exp(log_p - top)  # (R, C) in [0, 1]: the density up to its normaliser
+    n_steps, n_chains = states.shape[:2]
+    steps = _spread(n_steps, int(max_frames))
+    moved = np.zeros(n_steps, dtype=int)
+    moved[1:] = (states[1:] != states[:-1]).any(axis=2).sum(axis=1)  # chains that moved at each step
+
+    def render(step: int, ax: Axes) -> None:
+        plot_density_2d(shown_density, ((x0, x1), (y0, y1)), log=log, ax=ax, cmap="Greys")
+        first = max(0, step - int(trail))
+        for b in builtins.range(min(int(n_trails), n_chains)):
+            path = states[first : step + 1, b]  # (<= trail + 1, 2)
+            ax.plot(path[:, 0], path[:, 1], "-", color=f"C{b % 10}", lw=1.0, alpha=0.8)
+        colors = [f"C{b % 10}" if b < int(n_trails) else "C0" for b in builtins.range(n_chains)]
+        ax.scatter(states[step, :, 0], states[step, :, 1], s=12, c=colors, edgecolors="white", linewidths=0.4,
+                   zorder=3)
+        ax.set_xlim(x0, x1)
+        ax.set_ylim(y0, y1)
+
+    titles = [f"step {t}" if t == 0 else f"step {t}: {moved[t]}/{n_chains} moved" for t in steps]
+    return step_viewer(steps, titles=titles, description="step", n_static=n_static, title=title, render=render,
+                       interactive=interactive, interval_ms=interval_ms)

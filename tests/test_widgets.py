@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import ipywidgets
 import numpy as np
 import pytest
@@ -10,7 +12,7 @@ from matplotlib.figure import Figure
 
 from course_lib import widgets
 from course_lib.runtime import STATIC_WIDGETS_ENV
-from course_lib.widgets import is_interactive, latent_explorer, sampling_explorer, step_viewer
+from course_lib.widgets import chain_viewer, is_interactive, latent_explorer, sampling_explorer, step_viewer
 
 PNG = b"\x89PNG"
 
@@ -243,3 +245,92 @@ def test_latent_explorer_names_bad_codes_units_offsets_and_scales():
         latent_explorer(decode, torch.zeros(1, 3), offsets=(), interactive=False)
     with pytest.raises(ValueError, match=r"scale .* \(3,\).*got shape \(2,\)"):
         latent_explorer(decode, torch.zeros(1, 3), scale=[1.0, 2.0], interactive=False)
+
+
+# ----------------------------------------------------------------------------- chain viewer
+
+
+def _walk(n_steps=21, n_chains=3):
+    """Chains (T, B, 2) that move right by 0.1 per step, the second one standing still at even steps."""
+    t = torch.arange(n_steps, dtype=torch.float32)
+    chain = torch.stack([torch.stack([-1.0 + 0.1 * t, torch.full_like(t, 0.5 * b - 0.5)], dim=1)
+                         for b in range(n_chains)], dim=1)  # (T, B, 2)
+    chain[2::2, 1] = chain[1:-1:2, 1][: len(chain[2::2])]  # chain 1 repeats its state: a rejection at even steps
+    return chain
+
+
+def _gaussian_energy(calls=None):
+    def energy(x):
+        if calls is not None:
+            calls.append(x.shape)
+        return 0.5 * (x**2).sum(1)
+
+    return energy
+
+
+def test_chain_viewer_headless_draws_the_density_the_dots_and_the_trails():
+    chain = _walk()
+    calls = []
+    fig = chain_viewer(_gaussian_energy(calls), chain, range=((-2, 2), (-2, 2)), trail=4, n_trails=2, n_static=3,
+                       resolution=40, interactive=False)
+    assert isinstance(fig, Figure)
+    assert calls == [(40 * 40, 2)], "the energy is evaluated once, on the grid"
+    assert [ax.get_title() for ax in fig.axes] == ["step 0", "step 10: 2/3 moved", "step 20: 2/3 moved"]
+    last = fig.axes[-1]
+    density = np.asarray(last.images[0].get_array())  # exp(-E) scaled to a maximum of 1, rows = y from the bottom
+    centres = -2 + 4 / 40 * (np.arange(40) + 0.5)
+    expected = np.exp(-0.5 * (centres[None, :] ** 2 + centres[:, None] ** 2))
+    np.testing.assert_allclose(density, expected / expected.max(), rtol=1e-5)
+    (dots,) = last.collections
+    np.testing.assert_allclose(dots.get_offsets(), chain[-1].numpy())
+    trails = last.get_lines()
+    assert len(trails) == 2, "one trail for each of the first n_trails chains"
+    np.testing.assert_allclose(trails[0].get_xydata(), chain[16:21, 0].numpy(), rtol=1e-6)  # the last 4 steps
+    first = fig.axes[0]
+    assert [len(line.get_xydata()) for line in first.get_lines()] == [1, 1], "at step 0 a trail is the start"
+
+
+def test_chain_viewer_takes_a_log_density_grid_and_spreads_its_frames():
+    log_p = torch.full((10, 10), -math.inf)
+    log_p[2:5, 3:7] = torch.linspace(-3, 0, 12).reshape(3, 4)  # -inf outside: zero density allowed
+    fig = chain_viewer(log_p, _walk(n_steps=301), range=((-1, 1), (-1, 1)), max_frames=4, n_static=10,
+                       interactive=False)
+    assert [ax.get_title().split(":")[0] for ax in fig.axes] == ["step 0", "step 100", "step 200", "step 300"]
+    density = np.asarray(fig.axes[0].images[0].get_array())
+    assert density.max() == 1.0 and density[0, 0] == 0.0 and density[2, 3] == pytest.approx(math.exp(-3))
+
+
+def test_chain_viewer_widget_steps_through_the_chain():
+    box = chain_viewer(_gaussian_energy(), _walk(n_steps=8), range=((-2, 2), (-2, 2)), resolution=20,
+                       interactive=True)
+    assert isinstance(box, ipywidgets.VBox)
+    (slider,) = _find(box, ipywidgets.IntSlider)
+    (picture,) = _find(box, ipywidgets.Image)
+    assert (slider.min, slider.max) == (0, 7)
+    first = _bytes(picture)
+    assert first.startswith(PNG)
+    slider.value = 7
+    assert _bytes(picture) != first
+
+
+def test_chain_viewer_names_bad_chains_grids_and_settings():
+    energy = _gaussian_energy()
+    box = ((-2, 2), (-2, 2))
+    with pytest.raises(ValueError, match=r"\(T, B, 2\).*\(5, 2\)"):
+        chain_viewer(energy, torch.zeros(5, 2), range=box, interactive=False)
+    bad = _walk()
+    bad[3, 0, 1] = float("nan")
+    with pytest.raises(ValueError, match="NaN or inf states"):
+        chain_viewer(energy, bad, range=box, interactive=False)
+    with pytest.raises(ValueError, match=r"\(R, C\).*\(4,\)"):
+        chain_viewer(torch.zeros(4), _walk(), range=box, interactive=False)
+    with pytest.raises(ValueError, match="no NaN"):
+        chain_viewer(torch.full((4, 4), float("nan")), _walk(), range=box, interactive=False)
+    with pytest.raises(ValueError, match="no NaN"):
+        chain_viewer(torch.full((4, 4), -math.inf), _walk(), range=box, interactive=False)
+    with pytest.raises(ValueError, match=r"energies \(M,\).*\(100, 1\)"):
+        chain_viewer(lambda x: x[:, :1], _walk(), range=box, resolution=10, interactive=False)
+    with pytest.raises(ValueError, match="trail=-1"):
+        chain_viewer(energy, _walk(), range=box, trail=-1, interactive=False)
+    with pytest.raises(ValueError, match="xmin < xmax"):
+        chain_viewer(energy, _walk(), range=((2, -2), (-2, 2)), interactive=False)

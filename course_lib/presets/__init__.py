@@ -1,6 +1,6 @@
 """Sizes and training settings of the course's models, per topic and profile, and one factory of models.
 
-Every topic's settings live in a module of their own (``topic01``, ``topic02``), read by both the
+Every topic's settings live in a module of their own (``topic01``, ``topic02``, ``topic03``), read by both the
 lecture and the benchmark, so that a number measured by the benchmark is the number the
 lecture gets in the same profile. A topic writes each model's base settings once and, per
 profile, only what differs (:func:`course_lib.presets.merge.by_profile`).
@@ -52,11 +52,11 @@ import torch
 from torch import nn
 
 from course_lib.data import make_loader
-from course_lib.presets import topic01, topic02
+from course_lib.presets import topic01, topic02, topic03
 from course_lib.runtime import PROFILES
 from course_lib.training import History, ReconstructionTask, TrainHistory, fit, train
 
-TOPICS: dict[str, ModuleType] = {"01": topic01, "02": topic02}
+TOPICS: dict[str, ModuleType] = {"01": topic01, "02": topic02, "03": topic03}
 """The presets module of each topic, by the topic's number (the ``NN`` of ``NN_name.ipynb``)."""
 
 

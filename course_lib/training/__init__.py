@@ -11,18 +11,26 @@ Where things live:
   the test NLL.
 * :mod:`~course_lib.training.reconstruction`: :class:`ReconstructionTask`, autoencoders (plain,
   denoising, binary-code) trained on the squared error per image, with the test error.
+* :mod:`~course_lib.training.rbm`: :class:`ContrastiveDivergenceTask`, restricted Boltzmann machines
+  trained by CD-k or persistent CD (the chains and their generator carried in checkpoints).
+* :mod:`~course_lib.training.ebm`: :class:`EBMTask`, energy models trained by Langevin
+  dynamics from a replay buffer (Du & Mordatch, 2019), the buffer carried in checkpoints.
 * :mod:`~course_lib.training.history`: :class:`TrainHistory`, what :func:`train` measured.
 * :mod:`~course_lib.training.checkpoint`: saving and restoring a run, random states included.
 """
 
 from course_lib.training.checkpoint import CheckpointMismatchError, load_checkpoint
+from course_lib.training.ebm import EBMTask
 from course_lib.training.history import TrainHistory
 from course_lib.training.likelihood import History, StepInfo, default_loss, evaluate, fit
 from course_lib.training.loop import NonFiniteLossError, StepContext, StepResult, to_device, train
+from course_lib.training.rbm import ContrastiveDivergenceTask
 from course_lib.training.reconstruction import ReconstructionTask
 
 __all__ = [
     "CheckpointMismatchError",
+    "ContrastiveDivergenceTask",
+    "EBMTask",
     "History",
     "NonFiniteLossError",
     "ReconstructionTask",

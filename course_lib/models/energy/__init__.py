@@ -16,10 +16,30 @@ and restricted Boltzmann machines live here; their MCMC samplers live in
     start (the number of steps and the step size by keyword).
 Training differentiates :math:`\mathbb{E}_{\text{data}}[E] - \mathbb{E}_{\text{model}}[E]`, the model's
 expectation taken over the chains' states; the log-partition function for a likelihood in nats
-comes from annealed importance sampling (:mod:`course_lib.metrics`).
+comes from annealed importance sampling (:mod:`~course_lib.models.energy.ais`).
 
 Constructors take keyword arguments (``Model(**settings["model"])``), as in every family.
 """
+
+# ----------------------------------------------------------------------------- annealed importance sampling
+from course_lib.models.energy.ais import (
+    AISEstimate,
+    annealed_importance_sampling,
+    annealing_betas,
+    log_mean_exp,
+    rbm_log_partition,
+)
+
+# ----------------------------------------------------------------------------- energy networks (Du & Mordatch)
+from course_lib.models.energy.ebm import (
+    ConvEnergy,
+    MLPEnergy,
+    grid_kl,
+    grid_log_density,
+    grid_points,
+    ood_auroc,
+    ood_scores,
+)
 
 # ----------------------------------------------------------------------------- the Ising model
 from course_lib.models.energy.ising import (
@@ -29,6 +49,19 @@ from course_lib.models.energy.ising import (
     magnetization,
     onsager_magnetization,
 )
+
+# ----------------------------------------------------------------------------- maximum entropy
+from course_lib.models.energy.maxent import (
+    entropy,
+    expected_features,
+    fit_maxent,
+    gibbs_distribution,
+    log_partition,
+    maxent_dual,
+)
+
+# ----------------------------------------------------------------------------- restricted Boltzmann machines
+from course_lib.models.energy.rbm import RBM
 
 # ----------------------------------------------------------------------------- MCMC samplers
 from course_lib.models.energy.sampling import (
@@ -44,7 +77,18 @@ from course_lib.models.energy.sampling import (
     ula,
 )
 
+# ----------------------------------------------------------------------------- a maximum-entropy texture model
+from course_lib.models.energy.texture import TEXTURE_CROP, FilterBank, load_texture, synthesize_texture
+
 __all__ = [
+    # energy networks
+    "ConvEnergy",
+    "MLPEnergy",
+    "grid_kl",
+    "grid_log_density",
+    "grid_points",
+    "ood_auroc",
+    "ood_scores",
     # the Ising model
     "critical_temperature",
     "exact_ising",
@@ -62,4 +106,23 @@ __all__ = [
     "sgld",
     "sitewise_gibbs",
     "ula",
+    # maximum entropy on a finite state space
+    "entropy",
+    "expected_features",
+    "fit_maxent",
+    "gibbs_distribution",
+    "log_partition",
+    "maxent_dual",
+    # a maximum-entropy texture model
+    "TEXTURE_CROP",
+    "FilterBank",
+    "load_texture",
+    "synthesize_texture",
+    # restricted Boltzmann machines and annealed importance sampling
+    "AISEstimate",
+    "RBM",
+    "annealed_importance_sampling",
+    "annealing_betas",
+    "log_mean_exp",
+    "rbm_log_partition",
 ]

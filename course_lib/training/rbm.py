@@ -1,0 +1,228 @@
+r"""Training RBMs by contrastive divergence: :class:`ContrastiveDivergenceTask`, a task for
+:func:`~course_lib.training.train`.
+
+The gradient of the mean log-likelihood of an RBM is, for its weights,
+
+.. math::  \frac{\partial}{\partial W} \langle \log p(v) \rangle_{\text{data}}
+           = \langle v\, p(h{=}1 \mid v)^\top \rangle_{\text{data}}
+           - \langle v\, p(h{=}1 \mid v)^\top \rangle_{\text{model}},
+
+and likewise for the biases. The model's term needs samples of :math:`p(v)`; contrastive
+divergence (CD-k, Hinton 2002) takes them from k block Gibbs steps started at the batch,
+persistent CD (PCD, Tieleman 2008) from chains that carry on from one update to the next.
+With those samples :math:`v^-` held fixed (no gradient through the sampler), the loss
+
+.. math::  \mathcal L = \operatorname{mean}_{\text{batch}} F(v) - \operatorname{mean}_{\text{samples}} F(v^-)
+
+has exactly that gradient (with a minus sign), since :math:`\partial F(v) / \partial W = -v\,
+p(h{=}1 \mid v)^\top`. Its value, the *free-energy gap*, is not a likelihood: it is logged to
+watch, not to compare runs.
+
+::
+
+    rbm = RBM(n_visible=784, n_hidden=500)
+    rbm.init_visible_bias(train_images)
+    task = ContrastiveDivergenceTask(rbm, k=1, persistent=True, n_chains=100, lr=0.05)
+    history = train(task, train_loader, test_loader, epochs=20)
+
+Units: free energies, pseudo-log-likelihoods and log-likelihoods in nats per image; the
+reconstruction error is the squared error per image of the mean-field reconstruction.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import nn
+
+from course_lib.models.energy.rbm import RBM
+from course_lib.training.loop import StepContext, to_device
+
+__all__ = ["EXACT_EVAL_MAX_UNITS", "LR_SCHEDULES", "ContrastiveDivergenceTask"]
+
+LR_SCHEDULES = ("constant", "linear")
+"""``constant``, or ``linear``: decay to zero over ``total_steps`` optimizer steps (Tieleman, 2008)."""
+
+EXACT_EVAL_MAX_UNITS = 16
+"""``evaluate`` also gives the exact test log-likelihood when the RBM's smaller layer has at most this many units."""
+
+DEFAULT_CHAINS = 100
+"""Persistent chains when ``n_chains`` is not given: the usual batch size."""
+
+
+def _batch_x(batch: Any) -> torch.Tensor:
+    """The inputs of a batch: the batch itself, or the first element of ``(x, y)``."""
+    if isinstance(batch, (tuple, list)):
+        if not batch:
+            raise ValueError("got an empty tuple/list as a batch; expected a tensor v or a tuple (v, ...)")
+        return batch[0]
+    return batch
+
+
+def _number(name: str, value: Any, *, low: float, strict: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+            or (value <= low if strict else value < low):
+        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low:g}, got {value!r}")
+    return float(value)
+
+
+class ContrastiveDivergenceTask(nn.Module):
+    """Train an :class:`~course_lib.models.energy.rbm.RBM` by CD-k or persistent CD, with SGD and momentum.
+
+    Args:
+        rbm: the RBM to train (trained in place).
+        k: Gibbs steps per update (CD-k; for PCD, steps of the persistent chains per update).
+        persistent: PCD: the negative samples come from ``n_chains`` chains carried across updates
+            (a registered buffer, so checkpoints hold it), which start as independent draws of
+            sigmoid(visible_bias): build the task after :meth:`RBM.init_visible_bias`. Else CD-k:
+            chains start at the batch.
+        n_chains: PCD's chains (default 100); not used by CD-k (one chain per example).
+        lr: SGD's learning rate for the mean gradient over the batch.
+        momentum: SGD's momentum (Hinton's practical guide: 0.5, then 0.9).
+        weight_decay: L2 penalty on the weights (not on the biases), as in Hinton's guide.
+        lr_schedule: ``"constant"`` or ``"linear"`` (to zero over ``total_steps`` optimizer steps,
+            stepped after every step).
+        total_steps: the run's number of optimizer steps (epochs * steps per epoch), for ``"linear"``.
+        generator_seed: seed of the sampler's own ``torch.Generator``, the only randomness of the
+            chains; its state is carried in checkpoints (``get_extra_state``), so a resumed run
+            draws the same samples as one never interrupted.
+        eval_seed: seed of the units that the evaluation's pseudo-likelihood flips, the same at
+            every evaluation.
+
+    ``training_step`` logs ``free_energy_gap`` (the loss, nats) and ``reconstruction_error``
+    (the batch's mean squared error per image). ``evaluate(loader)`` returns, per image,
+    ``pseudo_log_likelihood`` (nats, one random unit per image, see
+    :meth:`RBM.pseudo_log_likelihood`), ``reconstruction_error`` and, when the RBM's smaller layer
+    has at most ``EXACT_EVAL_MAX_UNITS`` units, ``log_likelihood`` (nats, exact). Batches are ``v``
+    or ``(v, y, ...)`` with v (B, D) or images (B, 1, H, W) of zeros and ones.
+    """
+
+    def __init__(self, rbm: RBM, *, k: int = 1, persistent: bool = False, n_chains: int | None = None,
+                 lr: float = 0.01, momentum: float = 0.5, weight_decay: float = 0.0,
+                 lr_schedule: str = "constant", total_steps: int | None = None,
+                 generator_seed: int = 0, eval_seed: int = 0) -> None:
+        super().__init__()
+        if not isinstance(rbm, RBM):
+            raise TypeError(f"ContrastiveDivergenceTask trains a course_lib RBM, got {type(rbm).__name__}")
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+            raise ValueError(f"k (Gibbs steps per update) must be a positive int, got {k!r}")
+        if not isinstance(persistent, bool):
+            raise TypeError(f"persistent must be True or False, got {persistent!r}")
+        if n_chains is None:
+            n_chains = DEFAULT_CHAINS
+        if isinstance(n_chains, bool) or not isinstance(n_chains, numbers.Integral) or n_chains < 1:
+            raise ValueError(f"n_chains must be a positive int, got {n_chains!r}")
+        self.lr = _number("lr", lr, low=0.0, strict=True)
+        self.momentum = _number("momentum", momentum, low=0.0, strict=False)
+        if self.momentum >= 1:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+        self.weight_decay = _number("weight_decay", weight_decay, low=0.0, strict=False)
+        if lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
+        if lr_schedule == "linear" and (isinstance(total_steps, bool) or not isinstance(total_steps, int)
+                                        or total_steps < 1):
+            raise ValueError(f"lr_schedule='linear' needs total_steps, the run's number of optimizer steps "
+                             f"(epochs * steps per epoch), a positive int; got {total_steps!r}")
+        self.rbm = rbm
+        self.k, self.persistent = int(k), persistent
+        self.lr_schedule, self.total_steps = lr_schedule, total_steps
+        self.generator_seed, self.eval_seed = int(generator_seed), int(eval_seed)
+        self.name = f"RBM {'PCD' if persistent else 'CD'}-{self.k}"
+        self.hparams = {"k": self.k, "persistent": persistent, "n_chains": int(n_chains) if persistent else 0,
+                        "lr_schedule": lr_schedule}
+        if persistent:  # independent draws of sigmoid(visible_bias), from a generator of their own
+            start = torch.Generator().manual_seed(self.generator_seed + 1)
+            probs = torch.sigmoid(rbm.visible_bias.detach().cpu()).expand(int(n_chains), rbm.n_visible)
+            self.register_buffer("chains", torch.bernoulli(probs, generator=start).to(rbm.weight.device))
+        self._sampler: torch.Generator | None = None
+        self._sampler_state: torch.Tensor | None = None  # loaded from a checkpoint, applied when first used
+
+    # ------------------------------------------------------------------------- carried state
+
+    def sampler(self, device: torch.device) -> torch.Generator:
+        """The chains' own generator on ``device``: seeded with ``generator_seed``, or restored from a checkpoint."""
+        if self._sampler is None or self._sampler.device != device:
+            state = self._sampler_state if self._sampler is None else None
+            generator = torch.Generator(device=device)
+            generator.manual_seed(self.generator_seed)
+            if state is not None and state.device_type == device.type:
+                generator.set_state(state.value)
+            self._sampler, self._sampler_state = generator, None
+        return self._sampler
+
+    def get_extra_state(self) -> dict[str, Any]:
+        if self._sampler is None:
+            if self._sampler_state is not None:
+                return {"device_type": self._sampler_state.device_type, "state": self._sampler_state.value}
+            return {"device_type": None, "state": None}
+        return {"device_type": self._sampler.device.type, "state": self._sampler.get_state()}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        self._sampler = None
+        self._sampler_state = None if state["state"] is None else _SavedState(state["device_type"], state["state"])
+
+    # ------------------------------------------------------------------------- the loop's protocol
+
+    def configure_optimizers(self) -> Any:
+        groups = [{"params": [self.rbm.weight], "weight_decay": self.weight_decay},
+                  {"params": [self.rbm.visible_bias, self.rbm.hidden_bias], "weight_decay": 0.0}]
+        optimizer = torch.optim.SGD(groups, lr=self.lr, momentum=self.momentum)
+        if self.lr_schedule == "constant":
+            return optimizer
+        total = self.total_steps
+        linear = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1.0 - step / total))
+        return optimizer, {"scheduler": linear, "interval": "step"}
+
+    def negative_samples(self, v: torch.Tensor) -> torch.Tensor:
+        """The model's samples for the update on batch ``v`` (B, D).
+
+        CD-k: k Gibbs steps from the batch; PCD: the persistent chains, moved on k steps (in place).
+        """
+        generator = self.sampler(v.device)
+        if not self.persistent:
+            return self.rbm.gibbs(v, self.k, generator)
+        self.chains.copy_(self.rbm.gibbs(self.chains, self.k, generator))
+        return self.chains
+
+    def training_step(self, batch: Any, ctx: StepContext) -> dict[str, torch.Tensor]:
+        v = self.rbm.check_visible(_batch_x(batch), "batch")
+        negatives = self.negative_samples(v)  # no gradient flows through the sampler
+        with ctx.autocast():
+            loss = self.rbm.free_energy(v).mean() - self.rbm.free_energy(negatives).mean()
+        ctx.batch_size = int(v.shape[0])
+        ctx.optimize(loss)
+        with torch.no_grad():
+            reconstruction = self.rbm.reconstruction_error(v).mean()
+        return {"free_energy_gap": loss.detach(), "reconstruction_error": reconstruction}
+
+    @torch.no_grad()
+    def evaluate(self, loader: Iterable[Any]) -> dict[str, float]:
+        device = self.rbm.weight.device
+        generator = torch.Generator(device=device).manual_seed(self.eval_seed)  # the same units every time
+        exact = min(self.rbm.n_visible, self.rbm.n_hidden) <= EXACT_EVAL_MAX_UNITS
+        log_z = self.rbm.exact_log_partition() if exact else None
+        sums = {"pseudo_log_likelihood": 0.0, "reconstruction_error": 0.0}
+        if exact:
+            sums["log_likelihood"] = 0.0
+        count = 0
+        for batch in loader:
+            v = self.rbm.check_visible(to_device(_batch_x(batch), device), "batch")
+            sums["pseudo_log_likelihood"] += float(self.rbm.pseudo_log_likelihood(v, generator).double().sum())
+            sums["reconstruction_error"] += float(self.rbm.reconstruction_error(v).double().sum())
+            if exact:
+                sums["log_likelihood"] += float(self.rbm.log_likelihood(v, log_z).double().sum())
+            count += int(v.shape[0])
+        if count == 0:
+            raise ValueError("evaluate got an empty loader: no examples to measure the RBM on")
+        return {name: total / count for name, total in sums.items()}
+
+
+class _SavedState:
+    """A generator state read from a checkpoint, with the device type it was saved from."""
+
+    def __init__(self, device_type: str, value: torch.Tensor) -> None:
+        self.device_type, self.value = device_type, value
