@@ -11,7 +11,6 @@ layouts, zips, re-runs, limits, usage errors. The student bundle of ``course rel
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import shutil
 import time
@@ -19,12 +18,22 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from class_grading import (
+    answer_sources,
+    cell_grade_id,
+    fixture_answers,
+    insert_cell_after,
+    released_exercise,
+    save_notebook,
+    tree_digest,
+    with_sources,
+    without_cell,
+)
 
 from course_lib.cli import main
 from course_lib.instructor.class_grading import classify, read_grades_csv, resolve_assignment
 from course_lib.instructor.grading import cell_errors, parts_of, reference_answer, submission_warnings
 from course_lib.instructor.grading_process import GradingJob, GradingOutcome
-from course_lib.instructor.release import render_exercises
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TOY = FIXTURES / "solutions" / "00_toy_assignment.ipynb"
@@ -35,56 +44,6 @@ CELL_TIMEOUT = 60
 
 
 # --------------------------------------------------------------------------- building submissions
-
-
-def _grade_id(cell: dict) -> str | None:
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-
-
-def _answers(solution: Path) -> dict[str, str]:
-    nb = json.loads(solution.read_text(encoding="utf-8"))
-    return {_grade_id(c): "".join(c["source"]) for c in nb["cells"]
-            if c["metadata"].get("nbgrader", {}).get("solution")}
-
-
-def _exercise(solution: Path) -> dict:
-    return json.loads(render_exercises([solution])[solution.stem])
-
-
-def _with(nb: dict, sources: dict[str, str]) -> dict:
-    """A copy of ``nb`` whose cells with the given grade ids get the given sources."""
-    nb = copy.deepcopy(nb)
-    found = set()
-    for cell in nb["cells"]:
-        if _grade_id(cell) in sources:
-            cell["source"] = sources[_grade_id(cell)]
-            found.add(_grade_id(cell))
-    assert found == set(sources), set(sources) - found
-    return nb
-
-
-def _without(nb: dict, grade_id: str) -> dict:
-    nb = copy.deepcopy(nb)
-    nb["cells"] = [c for c in nb["cells"] if _grade_id(c) != grade_id]
-    return nb
-
-
-def _insert_after(nb: dict, grade_id: str, source: str) -> dict:
-    nb = copy.deepcopy(nb)
-    index = next(i for i, c in enumerate(nb["cells"]) if _grade_id(c) == grade_id)
-    nb["cells"].insert(index + 1, {"cell_type": "code", "execution_count": None, "id": "added-by-student",
-                                   "metadata": {}, "outputs": [], "source": source})
-    return nb
-
-
-def _save(path: Path, nb: dict | str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(nb if isinstance(nb, str) else json.dumps(nb, indent=1), encoding="utf-8")
-
-
-def _tree_digest(folder: Path) -> dict[str, tuple[str, int]]:
-    return {p.relative_to(folder).as_posix(): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def _grade(*args: str | Path) -> int:
@@ -112,11 +71,11 @@ DEPENDS_ON = {"made_train": "made", "pixelcnn_train": "pixelcnn"}
 
 
 def _wrong(*parts: str) -> dict[str, str]:
-    return {f"{part}_answer": (WRONG / f"{part}.py").read_text(encoding="utf-8") for part in parts}
+    return fixture_answers(WRONG, parts)
 
 
 def _library_answers() -> dict[str, str]:
-    return {f"{part}_answer": (LIBRARY / f"{part}.py").read_text(encoding="utf-8") for part in LIBRARY_PARTS}
+    return fixture_answers(LIBRARY, LIBRARY_PARTS)
 
 
 def _lost_with(wrong: tuple[str, ...]) -> set[str]:
@@ -140,24 +99,25 @@ def topic_class(tmp_path_factory):
     if data_dirs() == [cache_dir()]:
         pytest.skip("COURSE_DATA_DIR is not set: grading topic 01 trains on binarized MNIST")
     root = tmp_path_factory.mktemp("topic01")
-    exercise = _exercise(TOPIC)
-    perfect = _with(exercise, _answers(TOPIC))
+    exercise = released_exercise(TOPIC)
+    perfect = with_sources(exercise, answer_sources(TOPIC))
     subs = root / "submissions"
-    _save(subs / "perfect.ipynb", perfect)
-    _save(subs / "untouched.ipynb", exercise)
-    _save(subs / "wrong_odd.ipynb", _with(perfect, _wrong(*WRONG_ODD)))
-    _save(subs / "wrong_even.ipynb", _with(perfect, _wrong(*WRONG_EVEN)))
-    _save(subs / "leaky_made.ipynb", _with(perfect, {"made_answer": (WRONG / "made_leaks.py").read_text()}))
-    _save(subs / "library_caller.ipynb", _with(perfect, _library_answers()))
+    save_notebook(subs / "perfect.ipynb", perfect)
+    save_notebook(subs / "untouched.ipynb", exercise)
+    save_notebook(subs / "wrong_odd.ipynb", with_sources(perfect, _wrong(*WRONG_ODD)))
+    save_notebook(subs / "wrong_even.ipynb", with_sources(perfect, _wrong(*WRONG_EVEN)))
+    save_notebook(subs / "leaky_made.ipynb",
+                  with_sources(perfect, {"made_answer": (WRONG / "made_leaks.py").read_text()}))
+    save_notebook(subs / "library_caller.ipynb", with_sources(perfect, _library_answers()))
     text = json.dumps(perfect, indent=1)
-    _save(subs / "truncated.ipynb", text[: len(text) // 2])
-    _save(subs / "dup.ipynb", perfect)
-    _save(subs / "dup" / "01_likelihood_models.ipynb", perfect)
+    save_notebook(subs / "truncated.ipynb", text[: len(text) // 2])
+    save_notebook(subs / "dup.ipynb", perfect)
+    save_notebook(subs / "dup" / "01_likelihood_models.ipynb", perfect)
     roster = root / "roster.csv"
     roster.write_text("student,name\n" + "".join(f"{s},Student {s}\n" for s in (
         "perfect", "untouched", "wrong_odd", "wrong_even", "leaky_made", "library_caller", "truncated", "dup",
         "absent")))
-    before = _tree_digest(subs)
+    before = tree_digest(subs)
     out = root / "out"
     start = time.perf_counter()
     code = _grade(TOPIC, subs, "--out", out, "--jobs", "2", "--timeout", CELL_TIMEOUT, "--notebook-timeout", "300",
@@ -198,9 +158,9 @@ def test_library_calls_in_three_parts_are_flagged_by_part_and_name(topic_class):
 def test_with_library_copies_zero_exactly_the_three_parts_that_call_the_library_score_0(tmp_path):
     from course_lib.instructor.class_grading import autograde
 
-    perfect = _with(_exercise(TOPIC), _answers(TOPIC))
+    perfect = with_sources(released_exercise(TOPIC), answer_sources(TOPIC))
     submission = tmp_path / "library_caller.ipynb"
-    _save(submission, _with(perfect, _library_answers()))
+    save_notebook(submission, with_sources(perfect, _library_answers()))
     grades = autograde(TOPIC, {"library_caller": submission}, tmp_path / "out", jobs=1, timeout=CELL_TIMEOUT,
                        library_copies="zero")
     assert grades.students["library_caller"].status == "graded-with-warnings"
@@ -253,7 +213,7 @@ def test_a_made_that_leaks_fails_the_hidden_causality_test(topic_class):
     errors = cell_errors(graded)
     assert list(errors) == ["made_test_2"]
     assert "which is generated at the same time or later" in errors["made_test_2"]
-    released = json.dumps(_exercise(TOPIC))
+    released = json.dumps(released_exercise(TOPIC))
     assert "generated at the same time or later" not in released  # the message comes from the hidden tests
 
 
@@ -286,7 +246,7 @@ def test_the_gradebook_and_feedback_hold_every_graded_student(topic_class):
 @pytest.mark.slow
 def test_the_submissions_are_never_modified_and_a_rerun_regrades_nothing(topic_class, capsys):
     subs, out = topic_class["subs"], topic_class["out"]
-    assert _tree_digest(subs) == topic_class["before"]
+    assert tree_digest(subs) == topic_class["before"]
     csv_before = (out / "grades.csv").read_text()
     start = time.perf_counter()
     capsys.readouterr()
@@ -297,7 +257,7 @@ def test_the_submissions_are_never_modified_and_a_rerun_regrades_nothing(topic_c
     assert code == 0 and f"grading 0 of {len(EXPECTED)}" in printed and f"{graded} unchanged" in printed, printed
     assert (out / "grades.csv").read_text() == csv_before
     assert time.perf_counter() - start < 60
-    assert _tree_digest(subs) == topic_class["before"]
+    assert tree_digest(subs) == topic_class["before"]
 
 
 # --------------------------------------------------------------------------- the toy assignment: damaged submissions
@@ -340,25 +300,26 @@ DAMAGED = ("perfect", "edited_test", "endless", "swallowed", "exits", "truncated
 def damaged_class(tmp_path_factory):
     """The toy class graded once by ``course grade --jobs 2``; (folders, exit code, rows)."""
     root = tmp_path_factory.mktemp("damaged")
-    answers = _answers(TOY)
-    perfect = _with(_exercise(TOY), answers)
+    answers = answer_sources(TOY)
+    perfect = with_sources(released_exercise(TOY), answers)
     wrong_square = {"square_answer": "def square(x):\n    return 2 * x\n"}
     subs = root / "submissions"
-    _save(subs / "perfect.ipynb", perfect)
+    save_notebook(subs / "perfect.ipynb", perfect)
     edited = {**wrong_square, "square_test": "pass\n", "mean_test": "assert True\n"}
-    _save(subs / "edited_test.ipynb", _with(perfect, edited))
-    _save(subs / "endless.ipynb", _with(perfect, {"square_answer": ENDLESS + answers["square_answer"]}))
-    _save(subs / "swallowed.ipynb", _with(perfect, {"square_answer": SWALLOWS + answers["square_answer"]}))
-    _save(subs / "exits.ipynb", _with(perfect, {"square_answer": KILLS}))
+    save_notebook(subs / "edited_test.ipynb", with_sources(perfect, edited))
+    save_notebook(subs / "endless.ipynb", with_sources(perfect, {"square_answer": ENDLESS + answers["square_answer"]}))
+    save_notebook(subs / "swallowed.ipynb",
+                  with_sources(perfect, {"square_answer": SWALLOWS + answers["square_answer"]}))
+    save_notebook(subs / "exits.ipynb", with_sources(perfect, {"square_answer": KILLS}))
     text = json.dumps(perfect, indent=1)
-    _save(subs / "truncated.ipynb", text[: len(text) // 2])
-    _save(subs / "deleted_test.ipynb", _without(perfect, "mean_test_hidden"))
-    _save(subs / "hostile.ipynb", _insert_after(perfect, "intro", TAMPERS))
-    _save(subs / "dup.ipynb", perfect)
-    _save(subs / "dup" / f"{TOY_ASSIGNMENT}.ipynb", perfect)
+    save_notebook(subs / "truncated.ipynb", text[: len(text) // 2])
+    save_notebook(subs / "deleted_test.ipynb", without_cell(perfect, "mean_test_hidden"))
+    save_notebook(subs / "hostile.ipynb", insert_cell_after(perfect, "intro", TAMPERS))
+    save_notebook(subs / "dup.ipynb", perfect)
+    save_notebook(subs / "dup" / f"{TOY_ASSIGNMENT}.ipynb", perfect)
     roster = root / "roster.csv"
     roster.write_text("student,name\n" + "".join(f"{s},Student {s}\n" for s in DAMAGED))
-    before = _tree_digest(subs)
+    before = tree_digest(subs)
     out = root / "out"
     args = (TOY, subs, "--out", out, "--jobs", "2", "--timeout", TOY_CELL_TIMEOUT,
             "--notebook-timeout", TOY_NOTEBOOK_TIMEOUT, "--roster", roster)
@@ -465,7 +426,7 @@ def test_the_gradebook_and_feedback_hold_every_damaged_submission_that_was_grade
 @pytest.mark.slow
 def test_damaged_submissions_are_never_modified_and_a_rerun_regrades_none(damaged_class, capsys):
     subs, out = damaged_class["subs"], damaged_class["out"]
-    assert _tree_digest(subs) == damaged_class["before"]
+    assert tree_digest(subs) == damaged_class["before"]
     csv_before = (out / "grades.csv").read_text()
     start = time.perf_counter()
     capsys.readouterr()
@@ -474,7 +435,7 @@ def test_damaged_submissions_are_never_modified_and_a_rerun_regrades_none(damage
     assert code == 0 and f"grading 0 of {len(DAMAGED)}" in printed and "7 unchanged" in printed
     assert (out / "grades.csv").read_text() == csv_before
     assert time.perf_counter() - start < 30
-    assert _tree_digest(subs) == damaged_class["before"]
+    assert tree_digest(subs) == damaged_class["before"]
 
 
 # --------------------------------------------------------------------------- the toy assignment: the rest
@@ -482,7 +443,7 @@ def test_damaged_submissions_are_never_modified_and_a_rerun_regrades_none(damage
 
 @pytest.fixture(scope="module")
 def toy_perfect() -> dict:
-    return reference_answer(_exercise(TOY), json.loads(TOY.read_text(encoding="utf-8")))
+    return reference_answer(released_exercise(TOY), json.loads(TOY.read_text(encoding="utf-8")))
 
 
 @pytest.fixture(scope="module")
@@ -490,8 +451,8 @@ def toy_class(tmp_path_factory, toy_perfect):
     """The toy class graded once: ann (perfect, a file), ben (untouched, in a folder), cat (in the roster only)."""
     root = tmp_path_factory.mktemp("toy")
     subs = root / "class"
-    _save(subs / "ann.ipynb", toy_perfect)
-    _save(subs / "ben" / "my work.ipynb", _exercise(TOY))
+    save_notebook(subs / "ann.ipynb", toy_perfect)
+    save_notebook(subs / "ben" / "my work.ipynb", released_exercise(TOY))
     (root / "roster.txt").write_text("ann\nben\ncat\n")
     out = root / "out"
     code = _grade(TOY, subs, "--out", out, "--jobs", "2", "--timeout", "30", "--roster", root / "roster.txt")
@@ -518,7 +479,7 @@ def test_a_rerun_regrades_only_what_changed_and_force_regrades_all(toy_class, to
     printed = capsys.readouterr().out
     assert "grading 0 of 3" in printed and "self-check" not in printed  # nobody graded: no self-check either
     assert (out / "grades.csv").read_text() == toy_class["csv"]
-    _save(subs / "ben" / "my work.ipynb", toy_perfect)  # ben hands in again
+    save_notebook(subs / "ben" / "my work.ipynb", toy_perfect)  # ben hands in again
     assert _grade(*args) == 0
     printed = capsys.readouterr().out
     assert "grading 1 of 3" in printed and "ben: graded, 4/4" in printed and "ann:" not in printed
@@ -540,7 +501,7 @@ def test_a_zip_of_nbgraders_layout_is_graded(tmp_path, toy_perfect):
 
 
 def test_a_notebook_past_the_whole_notebook_limit_is_stopped(tmp_path, toy_perfect):
-    _save(tmp_path / "class" / "eve.ipynb", _with(toy_perfect, {"square_answer": ENDLESS}))
+    save_notebook(tmp_path / "class" / "eve.ipynb", with_sources(toy_perfect, {"square_answer": ENDLESS}))
     start = time.perf_counter()
     assert _grade(TOY, tmp_path / "class", "--out", tmp_path / "out", "--timeout", "120",
                   "--notebook-timeout", "5") == 0
@@ -553,9 +514,9 @@ def test_a_notebook_past_the_whole_notebook_limit_is_stopped(tmp_path, toy_perfe
 def test_a_submission_the_grader_cannot_grade_is_an_error_exits_1_and_is_retried(tmp_path, toy_perfect, capsys):
     broken = copy.deepcopy(toy_perfect)
     for cell in broken["cells"]:
-        if _grade_id(cell) == "square_test":
+        if cell_grade_id(cell) == "square_test":
             cell["metadata"]["nbgrader"]["points"] = "lots"  # nbgrader's metadata, damaged
-    _save(tmp_path / "class" / "fay.ipynb", broken)
+    save_notebook(tmp_path / "class" / "fay.ipynb", broken)
     args = (TOY, tmp_path / "class", "--out", tmp_path / "out", "--jobs", "1")
     assert _grade(*args) == 1
     row = read_grades_csv(tmp_path / "out" / "grades.csv")["fay"]
@@ -568,7 +529,7 @@ def test_a_submission_the_grader_cannot_grade_is_an_error_exits_1_and_is_retried
 def test_a_second_grade_into_the_same_folder_is_refused_while_the_first_runs(tmp_path, toy_perfect, capsys):
     from filelock import FileLock
 
-    _save(tmp_path / "class" / "ann.ipynb", toy_perfect)
+    save_notebook(tmp_path / "class" / "ann.ipynb", toy_perfect)
     out = tmp_path / "out"
     out.mkdir()
     with FileLock(out / ".lock"):  # what a `course grade` writing into out holds
@@ -612,13 +573,13 @@ def test_each_outcome_gets_its_status(outcome, status, words):
 
 
 def test_submission_warnings_name_what_was_tampered_with(toy_perfect):
-    released = _exercise(TOY)
+    released = released_exercise(TOY)
     assert submission_warnings(released, toy_perfect) == []
-    tampered = _with(toy_perfect, {"square_test": "pass"})
+    tampered = with_sources(toy_perfect, {"square_test": "pass"})
     tampered["cells"].append(copy.deepcopy(tampered["cells"][4]))  # square_answer twice
-    tampered = _without(tampered, "mean_test_hidden")
+    tampered = without_cell(tampered, "mean_test_hidden")
     for cell in tampered["cells"]:
-        if _grade_id(cell) == "mean_test":
+        if cell_grade_id(cell) == "mean_test":
             cell["metadata"]["nbgrader"]["points"] = 20
     assert submission_warnings(released, tampered) == [
         "cell square_answer appears 2 times (only the last one was graded)",
@@ -630,7 +591,7 @@ def test_submission_warnings_name_what_was_tampered_with(toy_perfect):
 
 def test_usage_errors_exit_2_before_grading(tmp_path, capsys):
     (tmp_path / "class").mkdir()
-    _save(tmp_path / "class" / "ann.ipynb", _exercise(TOY))
+    save_notebook(tmp_path / "class" / "ann.ipynb", released_exercise(TOY))
     assert _grade("no_such_assignment", tmp_path / "class", "--solutions", REPO / "solutions") == 2
     assert _grade(TOY, tmp_path / "nowhere") == 2
     assert _grade(TOY, tmp_path / "class", "--out", tmp_path / "class" / "grades") == 2  # inside the submissions

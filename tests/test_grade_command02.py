@@ -12,17 +12,15 @@ assignment.
 
 from __future__ import annotations
 
-import copy
-import json
 import time
 from pathlib import Path
 
 import pytest
+from class_grading import answer_sources, fixture_answers, released_exercise, save_notebook, with_sources
 
 from course_lib.cli import main
 from course_lib.instructor.class_grading import read_grades_csv
 from course_lib.instructor.grading import parts_of
-from course_lib.instructor.release import render_exercises
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).resolve().parents[1]
@@ -76,37 +74,6 @@ EXPECTED_PARTS = {
 # --------------------------------------------------------------------------- building submissions
 
 
-def _grade_id(cell: dict) -> str | None:
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-
-
-def _answers(solution: Path) -> dict[str, str]:
-    nb = json.loads(solution.read_text(encoding="utf-8"))
-    return {_grade_id(c): "".join(c["source"]) for c in nb["cells"]
-            if c["metadata"].get("nbgrader", {}).get("solution")}
-
-
-def _with(nb: dict, sources: dict[str, str]) -> dict:
-    """A copy of ``nb`` whose cells with the given grade ids get the given sources."""
-    nb = copy.deepcopy(nb)
-    found = set()
-    for cell in nb["cells"]:
-        if _grade_id(cell) in sources:
-            cell["source"] = sources[_grade_id(cell)]
-            found.add(_grade_id(cell))
-    assert found == set(sources), set(sources) - found
-    return nb
-
-
-def _save(path: Path, nb: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(nb, indent=1), encoding="utf-8")
-
-
-def _fixtures(folder: Path, parts) -> dict[str, str]:
-    return {f"{part}_answer": (folder / f"{part}.py").read_text(encoding="utf-8") for part in parts}
-
-
 def _points() -> dict[str, float]:
     return {name: part.points for name, part in parts_of(TOPIC).items()}
 
@@ -123,14 +90,14 @@ def topic_class(tmp_path_factory):
     if data_dirs() == [cache_dir()]:
         pytest.skip("COURSE_DATA_DIR is not set: grading topic 02 trains on MNIST")
     root = tmp_path_factory.mktemp("topic02")
-    exercise = json.loads(render_exercises([TOPIC])[TOPIC.stem])
-    perfect = _with(exercise, _answers(TOPIC))
+    exercise = released_exercise(TOPIC)
+    perfect = with_sources(exercise, answer_sources(TOPIC))
     subs = root / "submissions"
-    _save(subs / "perfect.ipynb", perfect)
-    _save(subs / "untouched.ipynb", exercise)
-    _save(subs / "wrong_odd.ipynb", _with(perfect, _fixtures(WRONG, WRONG_ODD)))
-    _save(subs / "wrong_even.ipynb", _with(perfect, _fixtures(WRONG, WRONG_EVEN)))
-    _save(subs / "library_caller.ipynb", _with(perfect, _fixtures(LIBRARY, LIBRARY_USES)))
+    save_notebook(subs / "perfect.ipynb", perfect)
+    save_notebook(subs / "untouched.ipynb", exercise)
+    save_notebook(subs / "wrong_odd.ipynb", with_sources(perfect, fixture_answers(WRONG, WRONG_ODD)))
+    save_notebook(subs / "wrong_even.ipynb", with_sources(perfect, fixture_answers(WRONG, WRONG_EVEN)))
+    save_notebook(subs / "library_caller.ipynb", with_sources(perfect, fixture_answers(LIBRARY, LIBRARY_USES)))
     out = root / "out"
     start = time.perf_counter()
     code = main(["grade", str(TOPIC), str(subs), "--out", str(out), "--jobs", "2", "--timeout", str(CELL_TIMEOUT),
