@@ -11,6 +11,8 @@ Where things live:
   the test NLL.
 * :mod:`~course_lib.training.reconstruction`: :class:`ReconstructionTask`, autoencoders (plain,
   denoising, binary-code) trained on the squared error per image, with the test error.
+* :mod:`~course_lib.training.skipgram`: :class:`SkipGramTask`, word vectors by skip-gram with
+  negative sampling (real pairs against noise pairs drawn by the task's own generator).
 * :mod:`~course_lib.training.history`: :class:`TrainHistory`, what :func:`train` measured.
 * :mod:`~course_lib.training.checkpoint`: saving and restoring a run, random states included.
 """
@@ -20,12 +22,14 @@ from course_lib.training.history import TrainHistory
 from course_lib.training.likelihood import History, StepInfo, default_loss, evaluate, fit
 from course_lib.training.loop import NonFiniteLossError, StepContext, StepResult, to_device, train
 from course_lib.training.reconstruction import ReconstructionTask
+from course_lib.training.skipgram import SkipGramTask
 
 __all__ = [
     "CheckpointMismatchError",
     "History",
     "NonFiniteLossError",
     "ReconstructionTask",
+    "SkipGramTask",
     "StepContext",
     "StepInfo",
     "StepResult",

@@ -29,6 +29,7 @@ from course_lib.models.energy.maxent import (
     log_partition,
     maxent_dual,
 )
+from course_lib.models.energy.skipgram import SkipGram
 from course_lib.models.energy.texture import TEXTURE_CROP, FilterBank, load_texture, synthesize_texture
 
 __all__ = [
@@ -44,4 +45,6 @@ __all__ = [
     "FilterBank",
     "load_texture",
     "synthesize_texture",
+    # skip-gram with negative sampling
+    "SkipGram",
 ]
