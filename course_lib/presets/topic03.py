@@ -22,7 +22,7 @@ from typing import Any
 
 from torch import nn
 
-from course_lib.models import RBM, ConvEnergy, MLPEnergy
+from course_lib.models import RBM, ConvEnergy, MLPEnergy, SkipGram
 from course_lib.presets.merge import by_profile
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
@@ -152,6 +152,21 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         gpu={"model": {"channels": (32, 64, 64)}, "epochs": 30, "n_train": None, "n_test": None,
              "max_steps_per_epoch": None, "sgld_steps": 60},
     ),
+    # ---------------------------------------------------------------- skip-gram with negative sampling
+    "skipgram": by_profile(
+        {
+            "model": {"dim": 64},  # SkipGram's arguments (vocab_size comes from the data)
+            "min_count": 5, "window": 2,  # words seen fewer times are dropped; pairs within this distance
+            "subsample": 1e-3, "test_fraction": 0.1,  # subsampling threshold of frequent words; held-out text
+            "noise_power": 0.75, "n_negatives": 5,  # q(c) ~ count(c)^0.75; noise pairs per real pair
+            "epochs": 5, "batch_size": 1_024, "lr": 3e-3, "lr_schedule": "constant",
+            "n_train": None, "n_test": 20_000, "max_steps_per_epoch": None,  # pairs used (None: all)
+            "query_words": ("king", "love", "death", "night", "lord", "sweet", "blood", "thou"),
+            "n_neighbours": 5,
+        },
+        smoke={"epochs": 1, "n_train": 20_000, "n_test": 2_000},
+        gpu={"epochs": 20, "n_test": None},
+    ),
 }
 """Settings by experiment name, then by profile name."""
 
@@ -159,5 +174,6 @@ MODELS: dict[str, type[nn.Module]] = {
     "ebm_2d": MLPEnergy,
     "rbm": RBM,
     "conv_ebm": ConvEnergy,
+    "skipgram": SkipGram,
 }
 """The class that each preset with ``model`` arguments builds."""
