@@ -109,16 +109,19 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "rbm": by_profile(
         {
             # RBM(n_visible, n_hidden, init_std); ContrastiveDivergenceTask: SGD with momentum on the mean
-            # gradient of a batch, k Gibbs steps per update, n_chains persistent chains for PCD. A first guess
-            # (Hinton's practical guide; Tieleman 2008), to be confirmed by the benchmark's timing
+            # gradient of a batch, the learning rate decayed linearly to 0 (Tieleman 2008), k Gibbs steps per
+            # update, n_chains persistent chains for PCD. Measured with one torch thread on a busy 2-core machine:
+            # PCD-1, 10 epochs, AIS test log-likelihood -112.7 nats per image (lr 0.05, momentum 0.5, no decay:
+            # -120.5); not yet the issue's -100 in 10 minutes: better settings are to be confirmed
             "model": {"n_visible": 784, "n_hidden": 500},
             "k": 1, "n_chains": 100,
-            "epochs": 10, "batch_size": 100, "lr": 0.05, "lr_schedule": "constant", "momentum": 0.5,
+            "epochs": 10, "batch_size": 100, "lr": 0.01, "lr_schedule": "linear", "momentum": 0.9,
             "weight_decay": 1e-4,
             "n_train": None, "n_test": None, "max_steps_per_epoch": None,  # binarized MNIST: 50,000 / 10,000
             "n_filters": 64, "n_samples": 64, "sample_steps": 1_000,  # filters and Gibbs samples shown
         },
-        smoke={"model": {"n_hidden": 64}, "epochs": 1, "n_train": 2_000, "n_test": 500, "max_steps_per_epoch": 10,
+        smoke={"model": {"n_hidden": 64}, "epochs": 1, "lr": 0.05, "lr_schedule": "constant", "momentum": 0.5,
+               "n_train": 2_000, "n_test": 500, "max_steps_per_epoch": 10,
                "n_filters": 16, "n_samples": 16, "sample_steps": 50},
         gpu={"k": 25, "epochs": 50},  # Salakhutdinov & Murray's CD-25, 500 hidden units
     ),
@@ -141,9 +144,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         {
             "model": {"channels": (16, 32, 32), "activation": "silu"},  # ConvEnergy's arguments
             "epochs": 1, "batch_size": 128, "lr": 1e-4, "lr_schedule": "constant",
-            "n_train": 20_000, "n_test": 2_000, "max_steps_per_epoch": 150,
+            "n_train": 20_000, "n_test": 2_000, "max_steps_per_epoch": 100,
             # EBMTask, Du & Mordatch's decoupled SGLD: gradient step 10, noise 0.005, gradient clip 0.03
-            "sgld_steps": 30, "step_size": 10.0, "noise_std": 0.005, "grad_clip": 0.03, "alpha": 0.1,
+            "sgld_steps": 20, "step_size": 10.0, "noise_std": 0.005, "grad_clip": 0.03, "alpha": 0.1,
             "data_noise": 0.005, "buffer_size": 10_000, "reinit_prob": 0.05,
             "n_samples": 36, "sample_steps": 100,  # fresh chains from noise shown
             "n_ood": 1_000,  # test digits and unlike inputs scored
