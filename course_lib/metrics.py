@@ -272,8 +272,8 @@ def effective_sample_size(chain: torch.Tensor) -> float:
     var_plus = within * (n - 1) / n + (x.mean(dim=0).var() if m > 1 else 0.0)
     if var_plus <= 0:
         raise ValueError("effective_sample_size: the chains are constant (zero variance)")
-    rho = 1 - (within - acov.mean(dim=1)) / var_plus  # (T,), rho[0] = 1 when C = 1 up to W's n/(n-1)
-    rho[0] = 1.0
+    rho = 1 - (within - acov.mean(dim=1)) / var_plus  # (T,)
+    rho[0] = 1.0  # by definition (the formula gives 1 - 1/(n - 1) for one chain, W being unbiased)
     pairs = rho[: 2 * (n // 2)].view(-1, 2).sum(dim=1)  # P_m = rho_2m + rho_2m+1
     positive = pairs > 0
     n_pairs = int(positive.long().cumprod(dim=0).sum())  # the initial positive sequence

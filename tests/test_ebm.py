@@ -302,9 +302,9 @@ def test_training_step_logs_its_terms_and_moves_the_buffer():
 def test_a_short_run_on_eight_gaussians_lowers_the_grid_kl_to_the_truth():
     toy, rng = TOY_2D["eight_gaussians"], ((-4.0, 4.0), (-4.0, 4.0))
     truth, _ = grid_log_density(lambda x: -toy.log_prob(x), range=rng, n=64)
-    task = _toy_task(hidden=(64, 64), lr=1e-2, buffer_size=1024, sgld_steps=10, data_noise=0.0,
-                     true_log_density=truth, grid_range=rng)
     train_loader, test_loader = _toy_loaders(n_train=4096, batch_size=128)
+    task = _toy_task(hidden=(64, 64), lr=1e-2, lr_schedule="cosine", total_steps=2 * len(train_loader),
+                     buffer_size=1024, sgld_steps=10, true_log_density=truth, grid_range=rng)
     history = train(task, train_loader, test_loader, epochs=2, device="cpu", progress=False)
     kl = history.eval_values["kl"]
     assert kl[0] > 1.0, f"the untrained model should be near uniform on the box (KL about 1.3 nats), got {kl[0]:.3f}"
@@ -334,6 +334,8 @@ def test_ebm_task_trains_a_conv_energy_on_images_in_the_unit_box():
         ({"betas": (1.0, 0.999)}, "betas"),
         ({"lr": 0.0}, "lr"),
         ({"buffer_size": 0}, "buffer_size"),
+        ({"lr_schedule": "linear"}, "lr_schedule"),
+        ({"lr_schedule": "cosine"}, "total_steps"),
         ({"true_log_density": torch.zeros(4, 5)}, "square grid"),
     ],
 )

@@ -9,6 +9,7 @@ Files are looked up in ``$COURSE_DATA_DIR``, then in the user cache
 when absent; each is verified by the SHA-256 of its decompressed content before use
 (see :mod:`course_lib.data.download`). Natural-image patches for sparse coding are cut from
 scikit-learn's two sample photographs and ZCA-whitened (:mod:`course_lib.data.patches`).
+Tiny Shakespeare's words become skip-gram pairs in :mod:`course_lib.data.words`.
 """
 
 from course_lib.data.datasets import (
@@ -55,6 +56,15 @@ from course_lib.data.toy import (
     toy_distribution,
     two_moons,
 )
+from course_lib.data.words import (
+    SkipGramData,
+    WordVocab,
+    noise_distribution,
+    skipgram_dataset,
+    skipgram_pairs,
+    subsample_frequent,
+    tokenize_words,
+)
 
 __all__ = [
     "DATASETS",
@@ -99,4 +109,12 @@ __all__ = [
     "extract_patches",
     "load_image_patches",
     "load_sample_images",
+    # words for skip-gram (topic 03)
+    "SkipGramData",
+    "WordVocab",
+    "noise_distribution",
+    "skipgram_dataset",
+    "skipgram_pairs",
+    "subsample_frequent",
+    "tokenize_words",
 ]

@@ -142,20 +142,24 @@ def scheduler_factory(settings: dict[str, Any], steps_per_epoch: int) -> Callabl
     """The learning-rate schedule of ``settings`` as a factory ``optimizer -> scheduler`` for ``fit``, or None.
 
     ``steps_per_epoch`` is the number of optimizer steps in one epoch (the loader's length,
-    capped by ``max_steps_per_epoch``). A cosine schedule decays the learning rate to zero over
-    ``epochs * steps_per_epoch`` steps; pass ``scheduler_interval="step"`` to ``fit``.
+    capped by ``max_steps_per_epoch``). A cosine or linear schedule decays the learning rate to zero
+    over ``epochs * steps_per_epoch`` steps (linear: the RBMs' schedule, Tieleman 2008); pass
+    ``scheduler_interval="step"`` to ``fit``.
     """
     schedule = settings.get("lr_schedule", "constant")
     if schedule == "constant":
         return None
-    if schedule != "cosine":
-        raise ValueError(f"unknown lr_schedule {schedule!r}; expected 'constant' or 'cosine'")
+    if schedule not in ("cosine", "linear"):
+        raise ValueError(f"unknown lr_schedule {schedule!r}; expected 'constant', 'cosine' or 'linear'")
     total = max(1, int(settings["epochs"]) * int(steps_per_epoch))
 
     def cosine(optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
 
-    return cosine
+    def linear(optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1.0 - step / total))
+
+    return cosine if schedule == "cosine" else linear
 
 
 def fit_kwargs(settings: dict[str, Any], steps_per_epoch: int) -> dict[str, Any]:

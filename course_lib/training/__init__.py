@@ -15,6 +15,8 @@ Where things live:
   trained by CD-k or persistent CD (the chains and their generator carried in checkpoints).
 * :mod:`~course_lib.training.ebm`: :class:`EBMTask`, energy models trained by Langevin
   dynamics from a replay buffer (Du & Mordatch, 2019), the buffer carried in checkpoints.
+* :mod:`~course_lib.training.skipgram`: :class:`SkipGramTask`, word vectors by skip-gram with
+  negative sampling (real pairs against noise pairs drawn by the task's own generator).
 * :mod:`~course_lib.training.history`: :class:`TrainHistory`, what :func:`train` measured.
 * :mod:`~course_lib.training.checkpoint`: saving and restoring a run, random states included.
 """
@@ -26,6 +28,7 @@ from course_lib.training.likelihood import History, StepInfo, default_loss, eval
 from course_lib.training.loop import NonFiniteLossError, StepContext, StepResult, to_device, train
 from course_lib.training.rbm import ContrastiveDivergenceTask
 from course_lib.training.reconstruction import ReconstructionTask
+from course_lib.training.skipgram import SkipGramTask
 
 __all__ = [
     "CheckpointMismatchError",
@@ -34,6 +37,7 @@ __all__ = [
     "History",
     "NonFiniteLossError",
     "ReconstructionTask",
+    "SkipGramTask",
     "StepContext",
     "StepInfo",
     "StepResult",

@@ -50,6 +50,8 @@ __all__ = ["EBMTask"]
 
 Range2D = tuple[tuple[float, float], tuple[float, float]]
 
+LR_SCHEDULES = ("constant", "cosine")
+
 
 def _batch_x(batch: Any) -> Tensor:
     """The inputs of a batch: the batch itself, or the first element of ``(x, y)``."""
@@ -83,6 +85,10 @@ class EBMTask(nn.Module):
             :class:`~course_lib.models.energy.MLPEnergy`, :class:`~course_lib.models.energy.ConvEnergy`).
         lr, betas: Adam's learning rate and betas (Du & Mordatch: 1e-4, (0.0, 0.999); beta1 = 0
             because the negatives change from step to step).
+        lr_schedule: ``"constant"``, or ``"cosine"``: decay to zero over ``total_steps`` optimizer
+            steps, stepped after every step (it damps the step-to-step wobble of the learned density).
+        total_steps: the number of optimizer steps of the run (``epochs * steps per epoch``),
+            needed by the cosine schedule.
         buffer_size: examples the replay buffer holds.
         reinit_prob: the fraction of each step's starting points that are fresh uniform noise.
         sgld_steps: SGLD steps per training step.
@@ -107,7 +113,8 @@ class EBMTask(nn.Module):
     """
 
     def __init__(self, energy_model: nn.Module, *, lr: float = 1e-4, betas: tuple[float, float] = (0.0, 0.999),
-                 buffer_size: int = 10_000, reinit_prob: float = 0.05, sgld_steps: int = 60, step_size: float = 10.0,
+                 lr_schedule: str = "constant", total_steps: int | None = None, buffer_size: int = 10_000,
+                 reinit_prob: float = 0.05, sgld_steps: int = 60, step_size: float = 10.0,
                  noise_std: float = 0.005, grad_clip: float | None = 0.03, alpha: float = 0.1,
                  data_noise: float = 0.0, clamp: tuple[float, float] = (0.0, 1.0),
                  shape: Sequence[int] | None = None, generator_seed: int = 0,
@@ -123,6 +130,11 @@ class EBMTask(nn.Module):
         if not (0.0 <= beta1 < 1.0 and 0.0 <= beta2 < 1.0):
             raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
         self.betas = (beta1, beta2)
+        if lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
+        if lr_schedule == "cosine":
+            _count(total_steps, "total_steps (the run's number of optimizer steps, for lr_schedule='cosine')")
+        self.lr_schedule, self.total_steps = lr_schedule, total_steps
         self.sgld_steps = _count(sgld_steps, "sgld_steps")
         self.step_size = _number(step_size, "step_size", low=0.0, strict=True)
         self.noise_std = _number(noise_std, "noise_std", low=0.0)
@@ -168,7 +180,7 @@ class EBMTask(nn.Module):
         self.grid_range = grid_range
         self.hparams = {"alpha": self.alpha, "sgld_steps": self.sgld_steps, "step_size": self.step_size,
                         "noise_std": self.noise_std, "buffer_size": buffer_size, "reinit_prob": reinit_prob,
-                        "data_noise": self.data_noise}
+                        "data_noise": self.data_noise, "lr_schedule": lr_schedule}
 
     # ----------------------------------------------------------------------------- the sampler's generator
 
@@ -206,11 +218,15 @@ class EBMTask(nn.Module):
 
     # ----------------------------------------------------------------------------- training
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self) -> Any:
         params = [p for p in self.model.parameters() if p.requires_grad]
         if not params:
             raise ValueError(f"{self.name} has no trainable parameters")
-        return torch.optim.Adam(params, lr=self.lr, betas=self.betas)
+        optimizer = torch.optim.Adam(params, lr=self.lr, betas=self.betas)
+        if self.lr_schedule == "constant":
+            return optimizer
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.total_steps)
+        return optimizer, {"scheduler": cosine, "interval": "step"}
 
     def negatives(self, n: int) -> Tensor:
         """``n`` negative samples: drawn from the buffer, moved by ``sgld_steps`` of SGLD, put back. (n, *shape)."""

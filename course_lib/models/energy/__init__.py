@@ -77,6 +77,9 @@ from course_lib.models.energy.sampling import (
     ula,
 )
 
+# ----------------------------------------------------------------------------- skip-gram with negative sampling
+from course_lib.models.energy.skipgram import SkipGram
+
 # ----------------------------------------------------------------------------- a maximum-entropy texture model
 from course_lib.models.energy.texture import TEXTURE_CROP, FilterBank, load_texture, synthesize_texture
 
@@ -125,4 +128,6 @@ __all__ = [
     "annealing_betas",
     "log_mean_exp",
     "rbm_log_partition",
+    # skip-gram with negative sampling
+    "SkipGram",
 ]

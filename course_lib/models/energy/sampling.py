@@ -595,7 +595,21 @@ def _ising_settings(spins: Tensor, beta: Any, n_sweeps: Any, coupling: Any, fiel
 
 def _neighbour_sum(s: Tensor) -> Tensor:
     """The sum of the four nearest neighbours of every site, periodic: (B, H, W) -> (B, H, W)."""
-    return s.roll(1, -1) + s.roll(-1, -1) + s.roll(1, -2) + s.roll(-1, -2)
+    total = s.roll(1, -1)
+    total += s.roll(-1, -1)
+    total += s.roll(1, -2)
+    total += s.roll(-1, -2)
+    return total
+
+
+def _logistic_noise(shape: torch.Size, generator: torch.Generator | None, like: Tensor) -> Tensor:
+    r"""Logistic noise :math:`\mathrm{logit}(u) = \log u - \log(1 - u)`, u ~ U[0, 1), one number per site.
+
+    :math:`P(\mathrm{logit}(u) < a) = P(u < \sigma(a)) = \sigma(a)`: a spin is set to +1 where its
+    noise is below its local field :math:`a_i = 2 \beta (J n_i + h)`, with the probability of its
+    conditional, and no sigmoid is computed per colour.
+    """
+    return torch.logit(torch.rand(shape, generator=generator, device=like.device, dtype=like.dtype))
 
 
 def checkerboard_gibbs(
@@ -618,8 +632,10 @@ def checkerboard_gibbs(
     sites (i + j even) from :math:`p(s_i = +1 \mid \cdot) = \sigma(2 \beta (J n_i + h))`, their
     neighbour sums :math:`n_i` taken with ``torch.roll``, then all white sites from the new black
     ones. Each sweep draws one (B, L, L) tensor of uniform numbers, one per site, and sets
-    :math:`s_i = +1` where :math:`u_i < p(s_i = +1 \mid \cdot)`. :func:`sitewise_gibbs` is the same
-    chain, site by site, with the same random numbers. ``chain`` holds the state after every sweep.
+    :math:`s_i = +1` where :math:`u_i < \sigma(a_i)`, :math:`a_i = 2 \beta (J n_i + h)`, computed as
+    :math:`\mathrm{logit}(u_i) < a_i` (logistic noise below the local field: the same event, without a
+    sigmoid per colour). :func:`sitewise_gibbs` is the same chain, site by site, with the same
+    random numbers. ``chain`` holds the state after every sweep.
     """
     beta, n_sweeps, coupling, field = _ising_settings(spins, beta, n_sweeps, coupling, field, generator, even=True)
     s = spins.detach()
@@ -631,10 +647,10 @@ def checkerboard_gibbs(
     chain = [s] if return_chain else None
     with torch.no_grad():
         for _ in range(n_sweeps):
-            u = torch.rand(s.shape, generator=generator, device=s.device, dtype=s.dtype)  # one number per site
+            noise = _logistic_noise(s.shape, generator, s)  # one number per site and sweep
             for colour in colours:
-                p_up = torch.sigmoid(2.0 * beta * (coupling * _neighbour_sum(s) + field))  # (B, H, W)
-                s = torch.where(colour, 2.0 * (u < p_up).to(s.dtype) - 1.0, s)
+                local_field = _neighbour_sum(s).mul_(2.0 * beta * coupling).add_(2.0 * beta * field)  # (B, H, W)
+                s = torch.where(colour, (noise < local_field).to(s.dtype).mul_(2.0).sub_(1.0), s)
             if chain is not None:
                 chain.append(s)
     return _finish(s, chain)
@@ -669,7 +685,7 @@ def sitewise_gibbs(
     chain = [s.clone()] if return_chain else None
     with torch.no_grad():
         for _ in range(n_sweeps):
-            u = torch.rand(s.shape, generator=generator, device=s.device, dtype=s.dtype)  # one number per site
+            noise = _logistic_noise(s.shape, generator, s)  # one number per site and sweep
             for parity in (0, 1):
                 for i in range(height):
                     for j in range(width):
@@ -677,8 +693,8 @@ def sitewise_gibbs(
                             continue
                         n = (s[:, (i - 1) % height, j] + s[:, (i + 1) % height, j]
                              + s[:, i, (j - 1) % width] + s[:, i, (j + 1) % width])  # (B,)
-                        p_up = torch.sigmoid(2.0 * beta * (coupling * n + field))
-                        s[:, i, j] = 2.0 * (u[:, i, j] < p_up).to(s.dtype) - 1.0
+                        local_field = (n * (2.0 * beta * coupling)).add_(2.0 * beta * field)  # (B,)
+                        s[:, i, j] = (noise[:, i, j] < local_field).to(s.dtype).mul_(2.0).sub_(1.0)
             if chain is not None:
                 chain.append(s.clone())
     return _finish(s, chain)
