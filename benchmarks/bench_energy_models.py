@@ -32,7 +32,13 @@ import torch
 from measure import fmt, sync, timed
 
 from course_lib.data import load_binarized_mnist, make_loader, toy_distribution
-from course_lib.models.energy import checkerboard_gibbs, grid_kl, grid_log_density, sitewise_gibbs
+from course_lib.models.energy import (
+    checkerboard_gibbs,
+    grid_kl,
+    grid_log_density,
+    rbm_log_likelihood,
+    sitewise_gibbs,
+)
 from course_lib.plots import results_table
 from course_lib.presets import build_and_train_rbm, build_model, preset
 from course_lib.runtime import describe_hardware, get_device, resolve_profile, seed_everything
@@ -57,7 +63,7 @@ def _updates_per_second(n_chains: int, side: int, device: torch.device, seed: in
     checkerboard_gibbs(spins, beta=ISING_BETA, n_sweeps=2, generator=g)  # warm-up
     sweeps = 4
     while True:
-        _, seconds = timed(lambda: checkerboard_gibbs(spins, beta=ISING_BETA, n_sweeps=sweeps, generator=g), device)
+        _, seconds = timed(lambda n=sweeps: checkerboard_gibbs(spins, beta=ISING_BETA, n_sweeps=n, generator=g), device)
         if seconds >= min_seconds or sweeps >= 1 << 20:
             return n_chains * side * side * sweeps / seconds
         sweeps *= 2
@@ -110,13 +116,12 @@ def bench_rbm(profile: str, device: torch.device, seed: int) -> list[dict]:
 
 
 def rbm_test_log_likelihood(rbm, test_images, train_images, s_ais, device, seed) -> dict:
-    from course_lib.models.energy import rbm_log_likelihood
-
-    base = rbm.visible_bias.new_tensor(0)  # placeholder replaced below
+    """The test log-likelihood in nats per image, log Z by AIS from the base-rate model of the training pixels."""
     clamp = s_ais["base_clamp"]
     base = torch.logit(train_images.double().mean(0).clamp(clamp, 1 - clamp)).float().to(device)
-    return rbm_log_likelihood(rbm, test_images.to(device), n_runs=s_ais["n_runs"], n_betas=s_ais["n_betas"],
-                              n_repeats=s_ais["n_repeats"], base_visible_bias=base, seed=seed)
+    result = rbm_log_likelihood(rbm, test_images, base_visible_bias=base, n_runs=s_ais["n_runs"],
+                                n_betas=s_ais["n_betas"], n_repeats=s_ais["n_repeats"], seed=seed)
+    return {"log_likelihood": result.log_likelihood, "spread": result.spread}
 
 
 def bench_ebm_2d(profile: str, device: torch.device, seed: int) -> dict:

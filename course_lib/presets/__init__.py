@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import time
 from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Any
@@ -53,8 +54,15 @@ from torch import nn
 
 from course_lib.data import make_loader
 from course_lib.presets import topic01, topic02, topic03
-from course_lib.runtime import PROFILES
-from course_lib.training import History, ReconstructionTask, TrainHistory, fit, train
+from course_lib.runtime import PROFILES, get_device
+from course_lib.training import (
+    ContrastiveDivergenceTask,
+    History,
+    ReconstructionTask,
+    TrainHistory,
+    fit,
+    train,
+)
 
 TOPICS: dict[str, ModuleType] = {"01": topic01, "02": topic02, "03": topic03}
 """The presets module of each topic, by the topic's number (the ``NN`` of ``NN_name.ipynb``)."""
@@ -280,3 +288,42 @@ def build_and_train_reconstruction(
                     max_steps_per_epoch=settings.get("max_steps_per_epoch"), desc=desc or name, progress=progress)
     return model.eval(), history
 
+
+
+def build_and_train_rbm(
+    settings: dict[str, Any],
+    train_data: torch.Tensor,
+    test_data: torch.Tensor,
+    *,
+    persistent: bool,
+    device: str | torch.device | None = None,
+    seed: int = 0,
+    desc: str | None = None,
+    test_batch_size: int = 1_000,
+    progress: bool = True,
+) -> tuple[nn.Module, TrainHistory, float]:
+    """Build the RBM of preset ``rbm`` and train it by CD-k or persistent CD, as ``settings`` prescribe.
+
+    Seeds torch's global generator with ``seed``, builds ``build_model("rbm", settings)``, sets
+    its visible biases to the log-odds of ``train_data``'s pixel means (Hinton's practical guide;
+    PCD's chains then start as draws of those means), and trains it with
+    :class:`~course_lib.training.ContrastiveDivergenceTask` (``k``, ``n_chains``, ``lr``,
+    ``momentum``, ``weight_decay`` of the preset) through :func:`~course_lib.training.train` on
+    ``train_data`` (rows in {0, 1}, shuffled by a generator seeded with ``seed``), evaluated on
+    ``test_data`` after every epoch. Returns ``(rbm in eval mode, history, training seconds)``.
+    """
+    device = get_device(device)
+    train_loader = make_loader(train_data, settings["batch_size"], shuffle=True,
+                               generator=torch.Generator().manual_seed(seed))
+    test_loader = make_loader(test_data, test_batch_size)
+    torch.manual_seed(seed)
+    rbm = build_model("rbm", settings).to(device)
+    rbm.init_visible_bias(train_data.to(device))
+    task = ContrastiveDivergenceTask(rbm, k=settings["k"], persistent=persistent, n_chains=settings["n_chains"],
+                                     lr=settings["lr"], momentum=settings["momentum"],
+                                     weight_decay=settings["weight_decay"], generator_seed=seed)
+    start = time.perf_counter()
+    history = train(task, train_loader, test_loader, epochs=settings["epochs"], device=device, seed=seed,
+                    max_steps_per_epoch=settings.get("max_steps_per_epoch"), progress=progress,
+                    desc=desc or f"RBM, {'PCD' if persistent else 'CD'}-{settings['k']}")
+    return rbm.eval(), history, time.perf_counter() - start

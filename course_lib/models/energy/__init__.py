@@ -24,9 +24,11 @@ Constructors take keyword arguments (``Model(**settings["model"])``), as in ever
 # ----------------------------------------------------------------------------- annealed importance sampling
 from course_lib.models.energy.ais import (
     AISEstimate,
+    RBMLogLikelihood,
     annealed_importance_sampling,
     annealing_betas,
     log_mean_exp,
+    rbm_log_likelihood,
     rbm_log_partition,
 )
 
@@ -123,10 +125,12 @@ __all__ = [
     "synthesize_texture",
     # restricted Boltzmann machines and annealed importance sampling
     "AISEstimate",
+    "RBMLogLikelihood",
     "RBM",
     "annealed_importance_sampling",
     "annealing_betas",
     "log_mean_exp",
+    "rbm_log_likelihood",
     "rbm_log_partition",
     # skip-gram with negative sampling
     "SkipGram",
