@@ -94,7 +94,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "check_chains": 5_000, "check_step": 0.01, "check_steps": 300, "check_tv": 0.15,  # ULA on the truth
             # EBMTask: Adam (lr, betas), SGLD with step_size and noise sqrt(2 step_size) (a proper Langevin
             # sampler at this scale), the replay buffer, alpha of the energy regulariser
-            "epochs": 10, "batch_size": 128, "lr": 1e-3, "lr_schedule": "constant", "betas": (0.0, 0.999),
+            # (measured, one thread: KL 0.42 nats after these 10 epochs; constant lr 1e-3: 0.45 with swings to 0.9)
+            "epochs": 10, "batch_size": 128, "lr": 3e-3, "lr_schedule": "cosine", "betas": (0.0, 0.999),
             "n_train": 8_192, "max_steps_per_epoch": None,
             "sgld_steps": 20, "step_size": 0.01, "noise_std": 0.1414, "grad_clip": None, "alpha": 0.01,
             "buffer_size": 8_192, "reinit_prob": 0.05,
