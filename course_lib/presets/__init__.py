@@ -319,9 +319,12 @@ def build_and_train_rbm(
     torch.manual_seed(seed)
     rbm = build_model("rbm", settings).to(device)
     rbm.init_visible_bias(train_data.to(device))
+    steps = settings["epochs"] * min(len(train_loader), settings.get("max_steps_per_epoch") or len(train_loader))
     task = ContrastiveDivergenceTask(rbm, k=settings["k"], persistent=persistent, n_chains=settings["n_chains"],
                                      lr=settings["lr"], momentum=settings["momentum"],
-                                     weight_decay=settings["weight_decay"], generator_seed=seed)
+                                     weight_decay=settings["weight_decay"],
+                                     lr_schedule=settings.get("lr_schedule", "constant"), total_steps=steps,
+                                     generator_seed=seed)
     start = time.perf_counter()
     history = train(task, train_loader, test_loader, epochs=settings["epochs"], device=device, seed=seed,
                     max_steps_per_epoch=settings.get("max_steps_per_epoch"), progress=progress,
