@@ -60,7 +60,9 @@ class SkipGram(nn.Module):
         if not isinstance(ids, Tensor) or ids.dtype not in (torch.int64, torch.int32):
             raise TypeError(f"{name} must be an integer tensor of word ids, got "
                             f"{ids.dtype if isinstance(ids, Tensor) else type(ids).__name__}")
-        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= self.vocab_size):
+        # the range is checked on the CPU; on an accelerator the check would wait for the device at every
+        # step, and the embedding's own device-side assertion catches a bad id there
+        if ids.device.type == "cpu" and ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= self.vocab_size):
             raise ValueError(f"{name} holds word ids in [{int(ids.min())}, {int(ids.max())}], outside "
                              f"[0, {self.vocab_size})")
         return ids
