@@ -43,6 +43,7 @@ check-release: env
 bench: env
 	$(BIN)/python benchmarks/bench_likelihood.py $(if $(PROFILE),--profile $(PROFILE))
 	$(BIN)/python benchmarks/bench_sparse_coding_autoencoders.py $(if $(PROFILE),--profile $(PROFILE))
+	$(BIN)/python benchmarks/bench_energy_models.py $(if $(PROFILE),--profile $(PROFILE))
 
 bench-grading: env
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/bench_grading.py
