@@ -75,7 +75,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # ---------------------------------------------------------------- ULA's O(step) bias, MALA's none; chain viewer
     "langevin_bias": by_profile(
         {
-            "sigma": 1.0, "check_step": 0.5,  # the Gaussian check: closed-form stationary variance of ULA
+            "sigma": 1.0, "check_step": 0.5,  # the Gaussian check: ULA too wide, MALA exact
             "check_chains": 20_000, "check_steps": 100,
             "mixture": ((0.4, -1.0, 0.6), (0.6, 1.5, 0.9)),  # the 1-D target: (weight, mean, std) of 2 Gaussians
             "step_sizes": (0.03, 0.06, 0.12, 0.25, 0.5),
