@@ -20,16 +20,11 @@ measurement, not a test: run it on an idle machine. Usage::
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
 import math
-import platform
 import sys
-import time
-from pathlib import Path
 
 import torch
-from measure import fmt, sync, timed
+from measure import fmt, parse_args, timed, write_report
 
 from course_lib.data import load_binarized_mnist, make_loader, toy_distribution
 from course_lib.models.energy import (
@@ -39,9 +34,7 @@ from course_lib.models.energy import (
     rbm_log_likelihood,
     sitewise_gibbs,
 )
-from course_lib.plots import results_table
 from course_lib.presets import build_and_train_rbm, build_model, preset
-from course_lib.runtime import describe_hardware, get_device, resolve_profile, seed_everything
 from course_lib.training import EBMTask, train
 
 PARTS = ("ising", "rbm", "ebm_2d")
@@ -149,60 +142,27 @@ def bench_ebm_2d(profile: str, device: torch.device, seed: int) -> dict:
             "grid": f"{s['grid_n']}x{s['grid_n']}"}
 
 
-def write_report(rows: list[dict], profile: str, device: torch.device, out: Path, seconds: float) -> str:
-    lines = [
-        f"# Topic 03 benchmark, profile `{profile}`",
-        "",
-        f"- measured: {dt.datetime.now().isoformat(timespec='minutes')}, wall time {seconds / 60:.1f} min",
-        f"- hardware: {describe_hardware()} ({platform.platform()}); device `{device}`, "
-        f"{torch.get_num_threads()} torch threads",
-        f"- command: `python benchmarks/bench_energy_models.py --profile {profile}`",
-        "- settings: `course_lib/presets/topic03.py` (the lecture's own); log-likelihoods in nats per image of "
-        "binarized MNIST's 10,000 test images, log Z by annealed importance sampling from the base-rate model of "
-        "the training pixels (Salakhutdinov & Murray 2008: about -86 with 500 hidden units and CD-25, -126 with "
-        "CD-1, their figures); KL on a grid of the 2-D box, in nats",
-        "",
-    ]
-    groups: dict[tuple, list[dict]] = {}
-    for row in rows:
-        groups.setdefault(tuple(row), []).append(row)
-    for keys, group in groups.items():
-        shown = [{k: fmt(v) for k, v in row.items()} for row in group]
-        lines += [results_table(shown, list(keys)), ""]
-    report = "\n".join(lines)
-    out.write_text(report)
-    return report
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile", default=None, help="smoke, cpu or gpu (default: $COURSE_PROFILE, else hardware)")
-    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {', '.join(PARTS)}")
-    parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=None,
-                        help="report file (default benchmarks/RESULTS-03-<profile>.md)")
-    args = parser.parse_args(argv)
-    profile = resolve_profile(args.profile)
-    device = get_device(args.device)
-    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
-    unknown = sorted(set(parts) - set(PARTS))
-    if unknown:
-        parser.error(f"unknown part(s) {', '.join(unknown)}; expected some of {', '.join(PARTS)}")
-    out = args.out or Path(__file__).with_name(f"RESULTS-03-{profile}.md")
-    seed_everything(args.seed)
-    start = time.perf_counter()
+    run = parse_args(argv, description=__doc__.split("\n\n")[0], script="bench_energy_models.py", topic="03",
+                     choices=PARTS)
+
+    def report() -> str:
+        return write_report(rows, run, title="Topic 03 benchmark", settings=(
+            "`course_lib/presets/topic03.py` (the lecture's own); log-likelihoods in nats per image of binarized "
+            "MNIST's 10,000 test images, log Z by annealed importance sampling from the base-rate model of the "
+            "training pixels (Salakhutdinov & Murray 2008: about -86 with 500 hidden units and CD-25, -126 with "
+            "CD-1, their figures); KL on a grid of the 2-D box, in nats"))
+
+    benches = {"ising": bench_ising, "rbm": bench_rbm, "ebm_2d": lambda *a: [bench_ebm_2d(*a)]}
     rows: list[dict] = []
-    for part in parts:
-        print(f"[{profile}] {part} ...", flush=True)
-        new = {"ising": bench_ising, "rbm": bench_rbm, "ebm_2d": lambda *a: [bench_ebm_2d(*a)]}[part](
-            profile, device, args.seed)
+    for part in run.selected:
+        print(f"[{run.profile}] {part} ...", flush=True)
+        new = benches[part](run.profile, run.device, run.seed)
         for row in new:
             print("   ", {k: fmt(v) for k, v in row.items()}, flush=True)
         rows += new
-        sync(device)
-        write_report(rows, profile, device, out, time.perf_counter() - start)
-    print(write_report(rows, profile, device, out, time.perf_counter() - start))
+        report()
+    print(report())
     return 0
 
 

@@ -19,22 +19,16 @@ machine. Usage::
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
 import math
-import platform
 import sys
-import time
-from pathlib import Path
 
 import torch
-from measure import fmt, timed
+from measure import fmt, parse_args, timed, write_report
 
 from course_lib.data import CharVocab, char_dataset, load_binarized_mnist, load_tiny_shakespeare, make_loader
 from course_lib.metrics import nats_to_bits_per_dim
-from course_lib.plots import results_table
 from course_lib.presets import build_and_fit, preset
-from course_lib.runtime import describe_hardware, get_device, resolve_profile, seed_everything
+from course_lib.runtime import seed_everything
 from course_lib.training import evaluate
 
 MODELS = ("made", "pixelcnn", "gated_pixelcnn", "wavenet")
@@ -113,55 +107,25 @@ def bench_wavenet(profile: str, device: torch.device, seed: int) -> dict:
     }
 
 
-def write_report(rows: list[dict], profile: str, device: torch.device, out: Path, seconds: float) -> str:
-    lines = [
-        f"# Topic 01 benchmark, profile `{profile}`",
-        "",
-        f"- measured: {dt.datetime.now().isoformat(timespec='minutes')}, wall time {seconds / 60:.1f} min",
-        f"- hardware: {describe_hardware()} ({platform.platform()}); device `{device}`",
-        f"- command: `python benchmarks/bench_likelihood.py --profile {profile}`",
-        "- settings: `course_lib/presets/topic01.py` (the lecture's own); data: binarized MNIST "
-        "(Larochelle & Murray), test NLL in nats per image; Tiny Shakespeare in bits per character",
-        "",
-    ]
-    image_rows = [r for r in rows if r["model"] != "wavenet"]
-    text_rows = [r for r in rows if r["model"] == "wavenet"]
-    for group in (image_rows, text_rows):
-        if group:
-            columns = list(dict.fromkeys(k for r in group for k in r))
-            lines.append(results_table([{k: fmt(r.get(k, "")) for k in columns} for r in group], columns))
-            lines.append("")
-    report = "\n".join(lines)
-    out.write_text(report)
-    return report
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile", default=None, help="smoke, cpu or gpu (default: $COURSE_PROFILE, else hardware)")
-    parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated subset of {', '.join(MODELS)}")
-    parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=None,
-                        help="report file (default benchmarks/RESULTS-01-<profile>.md)")
-    args = parser.parse_args(argv)
-    profile = resolve_profile(args.profile)
-    device = get_device(args.device)
-    names = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = sorted(set(names) - set(MODELS))
-    if unknown:
-        parser.error(f"unknown model(s) {', '.join(unknown)}; expected some of {', '.join(MODELS)}")
-    out = args.out or Path(__file__).with_name(f"RESULTS-01-{profile}.md")
-    start = time.perf_counter()
+    run = parse_args(argv, description=__doc__.split("\n\n")[0], script="bench_likelihood.py", topic="01",
+                     choices=MODELS, option="models")
+
+    def report() -> str:
+        return write_report(rows, run, title="Topic 01 benchmark", group=lambda row: row["model"] == "wavenet",
+                            settings="`course_lib/presets/topic01.py` (the lecture's own); data: binarized MNIST "
+                                     "(Larochelle & Murray), test NLL in nats per image; Tiny Shakespeare in bits "
+                                     "per character")
+
     rows = []
-    for name in names:
-        print(f"[{profile}] {name} ...", flush=True)
-        row = bench_wavenet(profile, device, args.seed) if name == "wavenet" else \
-            bench_image_model(name, profile, device, args.seed)
+    for name in run.selected:
+        print(f"[{run.profile}] {name} ...", flush=True)
+        row = bench_wavenet(run.profile, run.device, run.seed) if name == "wavenet" else \
+            bench_image_model(name, run.profile, run.device, run.seed)
         print("   ", {k: fmt(v) for k, v in row.items()}, flush=True)
         rows.append(row)
-        write_report(rows, profile, device, out, time.perf_counter() - start)
-    print(write_report(rows, profile, device, out, time.perf_counter() - start))
+        report()
+    print(report())
     if not all(math.isfinite(r.get("test NLL (nats/image)", 0.0)) for r in rows):
         return 1
     return 0

@@ -24,26 +24,19 @@ measurement, not a test: run it on an idle machine. Usage::
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
-import platform
 import sys
-import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import torch
-from measure import fmt, timed
+from measure import fmt, parse_args, timed, write_report
 from sklearn.decomposition import sparse_encode
 from sklearn.exceptions import ConvergenceWarning
 
 from course_lib.data import load_image_patches, load_mnist, make_loader
 from course_lib.metrics import precision_at_k
 from course_lib.models import LISTA, PCA, RandomProjectionHash, fista, lasso_objective, learn_dictionary
-from course_lib.plots import results_table
 from course_lib.presets import build_and_train_reconstruction, build_model, preset
-from course_lib.runtime import describe_hardware, get_device, resolve_profile, seed_everything
 from course_lib.training import train
 
 SAME_OBJECTIVE = 1e-4
@@ -223,65 +216,38 @@ def bench_semantic_hashing(profile: str, device: torch.device, seed: int) -> dic
     }
 
 
-def write_report(rows: list[dict], profile: str, device: torch.device, out: Path, seconds: float) -> str:
-    lines = [
-        f"# Topic 02 benchmark, profile `{profile}`",
-        "",
-        f"- measured: {dt.datetime.now().isoformat(timespec='minutes')}, wall time {seconds / 60:.1f} min",
-        f"- hardware: {describe_hardware()} ({platform.platform()}); device `{device}`",
-        f"- command: `python benchmarks/bench_sparse_coding_autoencoders.py --profile {profile}`",
-        "- settings: `course_lib/presets/topic02.py` (the lecture's own); objective: 1/2 ||x - D a||^2 + lambda ||a||_1"
-        " per whitened 8x8 patch; reconstruction errors: squared error summed over the 784 pixels in [0, 1], per "
-        "MNIST test image",
-        "",
-    ]
-    for row in rows:
-        shown = {k: fmt(v) for k, v in row.items() if not k.startswith("_")}
-        lines += [results_table([shown], list(shown)), ""]
-    report = "\n".join(lines)
-    out.write_text(report)
-    return report
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile", default=None, help="smoke, cpu or gpu (default: $COURSE_PROFILE, else hardware)")
-    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {', '.join(PARTS)}")
-    parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=None,
-                        help="report file (default benchmarks/RESULTS-02-<profile>.md)")
-    args = parser.parse_args(argv)
-    profile = resolve_profile(args.profile)
-    device = get_device(args.device)
-    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
-    unknown = sorted(set(parts) - set(PARTS))
-    if unknown:
-        parser.error(f"unknown part(s) {', '.join(unknown)}; expected some of {', '.join(PARTS)}")
-    out = args.out or Path(__file__).with_name(f"RESULTS-02-{profile}.md")
-    seed_everything(args.seed)
-    start = time.perf_counter()
+    run = parse_args(argv, description=__doc__.split("\n\n")[0], script="bench_sparse_coding_autoencoders.py",
+                     topic="02", choices=PARTS)
+
+    def report() -> str:
+        return write_report(rows, run, title="Topic 02 benchmark", settings=(
+            "`course_lib/presets/topic02.py` (the lecture's own); objective: 1/2 ||x - D a||^2 + lambda ||a||_1"
+            " per whitened 8x8 patch; reconstruction errors: squared error summed over the 784 pixels in [0, 1], per "
+            "MNIST test image"))
+
+    profile, device, seed = run.profile, run.device, run.seed
     rows: list[dict] = []
     dictionary = None
-    for part in parts:
+    for part in run.selected:
         print(f"[{profile}] {part} ...", flush=True)
         if part in ("sparse_coding", "lista") and dictionary is None:
-            dictionary_row, fista_row = bench_dictionary(profile, device, args.seed)
+            dictionary_row, fista_row = bench_dictionary(profile, device, seed)
             dictionary = (fista_row.pop("_D"), fista_row.pop("_x"))
             new = [dictionary_row, fista_row]  # once, for whichever of the two comes first
         else:
             new = []
         if part == "lista":
-            new.append(bench_lista(profile, device, args.seed, *dictionary))
+            new.append(bench_lista(profile, device, seed, *dictionary))
         elif part == "deep_ae":
-            new.append(bench_deep_ae(profile, device, args.seed))
+            new.append(bench_deep_ae(profile, device, seed))
         elif part == "semantic_hashing":
-            new.append(bench_semantic_hashing(profile, device, args.seed))
+            new.append(bench_semantic_hashing(profile, device, seed))
         for row in new:
             print("   ", {k: fmt(v) for k, v in row.items()}, flush=True)
         rows += new
-        write_report(rows, profile, device, out, time.perf_counter() - start)
-    print(write_report(rows, profile, device, out, time.perf_counter() - start))
+        report()
+    print(report())
     return 0
 
 
