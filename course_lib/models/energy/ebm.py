@@ -104,8 +104,8 @@ class MLPEnergy(nn.Module):
     On eight Gaussians, ``hidden=(128, 128)`` trained by :class:`~course_lib.training.EBMTask` (20
     epochs of 20,000 points, batches of 256, Adam at 1e-2 with betas (0.9, 0.999) and cosine decay,
     alpha 0.01, 20 Langevin steps of size 0.01 with noise sqrt(0.02) from a buffer of 2,000, data
-    noise 0.05) reaches KL(true || model) of 0.025 to 0.037 nats on a
-    100 x 100 grid over [-4, 4]^2 (three seeds; 1.33 nats untrained) in about 25 s on one CPU thread.
+    noise 0.05) reaches KL(true || model) of 0.025 to 0.037 nats on a 100 x 100 grid over [-4, 4]^2
+    (three seeds; 1.33 nats untrained) in about 25 s on one CPU thread.
     """
 
     def __init__(self, *, n_features: int = 2, hidden: Sequence[int] = (128, 128), activation: str = "silu") -> None:
