@@ -9,7 +9,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
-from course_lib.data import make_loader
+from course_lib.data import load_mnist, make_loader
 from course_lib.data.toy import TOY_2D
 from course_lib.models import ConvEnergy, MLPEnergy, grid_kl, grid_log_density, grid_points, ood_auroc, ood_scores
 from course_lib.training import EBMTask, StepResult, TrainHistory, load_checkpoint, train
@@ -359,3 +359,21 @@ def test_ebm_task_names_a_model_without_energy_and_a_batch_of_the_wrong_shape():
     task = EBMTask(MLPEnergy(hidden=(4,)), clamp=(-4.0, 4.0), buffer_size=16)
     with pytest.raises(ValueError, match=r"float batches \(B, 2\)"):
         train(task, make_loader(torch.rand(8, 3), 4), epochs=1, device="cpu", progress=False)
+
+
+def test_a_few_steps_on_mnist_give_noise_and_constant_images_higher_energies_than_test_digits():
+    x, _ = load_mnist("train", subset=2000)
+    x_test, _ = load_mnist("test", subset=500)
+    x, x_test = x.float() / 255, x_test.float() / 255
+    gen = torch.Generator().manual_seed(1)
+    outliers = {"uniform noise": torch.rand(500, 1, 28, 28, generator=gen),
+                "constant": torch.rand(500, 1, 1, 1, generator=gen).expand(-1, 1, 28, 28).contiguous()}
+    torch.manual_seed(2)  # an initialisation that scores the outliers *below* the digits
+    model = ConvEnergy(channels=(8, 16, 16))
+    before = {k: ood_auroc(ood_scores(model, x_test), ood_scores(model, v)) for k, v in outliers.items()}
+    assert max(before.values()) < 0.5, f"the test needs an initialisation that fails: {before}"
+    task = EBMTask(model, lr=1e-3, buffer_size=256, sgld_steps=10, data_noise=0.005)
+    loader = make_loader(x, 32, shuffle=True, generator=torch.Generator().manual_seed(0))
+    train(task, loader, epochs=1, max_steps_per_epoch=30, device="cpu", progress=False)
+    after = {k: ood_auroc(ood_scores(model, x_test), ood_scores(model, v)) for k, v in outliers.items()}
+    assert min(after.values()) > 0.95, f"AUROC of test digits against outliers after 30 steps: {after}"

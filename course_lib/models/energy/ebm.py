@@ -100,6 +100,12 @@ class MLPEnergy(nn.Module):
 
     ``n_features -> hidden[0] -> ... -> hidden[-1] -> 1`` with the named smooth activation
     between the linear layers. ``input_shape`` is ``(n_features,)``.
+
+    On eight Gaussians, ``hidden=(128, 128)`` trained by :class:`~course_lib.training.EBMTask` (20
+    epochs of 20,000 points, batches of 256, Adam at 1e-2 with betas (0.9, 0.999) and cosine decay,
+    alpha 0.01, 20 Langevin steps of size 0.01 with noise sqrt(0.02) from a buffer of 2,000, data
+    noise 0.05) reaches KL(true || model) of 0.025 to 0.037 nats on a 100 x 100 grid over [-4, 4]^2
+    (three seeds; 1.33 nats untrained) in about 25 s on one CPU thread.
     """
 
     def __init__(self, *, n_features: int = 2, hidden: Sequence[int] = (128, 128), activation: str = "silu") -> None:
@@ -239,11 +245,14 @@ def grid_kl(log_p_true: Tensor, log_p_model: Tensor, cell_area: float) -> float:
 class ConvEnergy(nn.Module):
     """A small convolutional energy for MNIST: (B, 1, 28, 28) in [0, 1] -> (B,).
 
-    The architecture of the UvA deep-learning tutorial's MNIST energy model (Lippe, tutorial 8),
-    a small cousin of Du & Mordatch's (2019) ResNet: a 5x5 convolution of stride 2 (padding 4:
-    28 -> 16 pixels), then 3x3 convolutions of stride 2 (16 -> 8 -> 4 -> 2 -> 1) with
-    ``channels[k]`` outputs each, the named smooth activation (Swish by default), and a two-layer
-    head ``flatten -> channels[-1] -> 1`` on the last feature map.
+    The architecture of the UvA deep-learning tutorial's MNIST energy model (Lippe, tutorial 8, which
+    is ``channels=(16, 32, 64, 64)``), a small cousin of Du & Mordatch's (2019) ResNet: a 5x5
+    convolution of stride 2 (padding 4: 28 -> 16 pixels), then 3x3 convolutions of stride 2
+    (16 -> 8 -> 4 -> 2 -> 1) with ``channels[k]`` outputs each, the named smooth activation (Swish
+    by default), and a two-layer head ``flatten -> channels[-1] -> 1`` on the last feature map.
+    Trained by :class:`~course_lib.training.EBMTask` with ``channels=(16, 32, 32)``, 500 steps of
+    64 images on one CPU thread (about 1.5 minutes) give digit-like samples in the replay buffer and
+    an out-of-distribution AUROC of 1.00 for uniform noise against MNIST's test digits.
 
     Args:
         channels: output channels of each convolution, 1 to 5 of them.
