@@ -26,7 +26,7 @@ import sys
 import torch
 from measure import fmt, parse_args, timed, write_report
 
-from course_lib.data import load_binarized_mnist, make_loader, toy_distribution
+from course_lib.data import load_binarized_mnist, toy_distribution
 from course_lib.models.energy import (
     checkerboard_gibbs,
     grid_kl,
@@ -34,8 +34,7 @@ from course_lib.models.energy import (
     rbm_log_likelihood,
     sitewise_gibbs,
 )
-from course_lib.presets import build_and_train_rbm, build_model, preset
-from course_lib.training import EBMTask, train
+from course_lib.presets import build_and_train_ebm, build_and_train_rbm, preset
 
 PARTS = ("ising", "rbm", "ebm_2d")
 """What can be measured."""
@@ -123,16 +122,9 @@ def bench_ebm_2d(profile: str, device: torch.device, seed: int) -> dict:
     toy = toy_distribution(s["toy"])
     box = tuple(tuple(r) for r in s["range"])
     log_p_true, cell_area = grid_log_density(lambda x: -toy.log_prob(x), range=box, n=s["grid_n"])
-    torch.manual_seed(seed)
-    model = build_model("ebm_2d", s).to(device)
-    task = EBMTask(model, lr=s["lr"], betas=tuple(s["betas"]), buffer_size=s["buffer_size"],
-                   reinit_prob=s["reinit_prob"], sgld_steps=s["sgld_steps"], step_size=s["step_size"],
-                   noise_std=s["noise_std"], grad_clip=s["grad_clip"], alpha=s["alpha"],
-                   clamp=(min(r[0] for r in box), max(r[1] for r in box)), shape=(2,), generator_seed=seed)
-    loader = make_loader(toy.sample(s["n_train"], seed=seed), s["batch_size"], shuffle=True,
-                         generator=torch.Generator().manual_seed(seed))
-    _, seconds = timed(lambda: train(task, loader, epochs=s["epochs"], device=device, seed=seed, progress=False,
-                                     max_steps_per_epoch=s["max_steps_per_epoch"]), device)
+    model, _, _, seconds = build_and_train_ebm("ebm_2d", s, toy.sample(s["n_train"], seed=seed),
+                                               clamp=(min(r[0] for r in box), max(r[1] for r in box)), shape=(2,),
+                                               device=device, seed=seed, progress=False)
     log_p_model, _ = grid_log_density(model.energy, range=box, n=s["grid_n"])
     uniform = torch.full_like(log_p_true, -math.log(log_p_true.numel() * cell_area))
     return {"model": f"MLP energy on {s['toy']}, SGLD-{s['sgld_steps']} + replay buffer",

@@ -57,6 +57,7 @@ from course_lib.presets import topic01, topic02, topic03
 from course_lib.runtime import PROFILES, get_device
 from course_lib.training import (
     ContrastiveDivergenceTask,
+    EBMTask,
     History,
     ReconstructionTask,
     TrainHistory,
@@ -330,3 +331,48 @@ def build_and_train_rbm(
                     max_steps_per_epoch=settings.get("max_steps_per_epoch"), progress=progress,
                     desc=desc or f"RBM, {'PCD' if persistent else 'CD'}-{settings['k']}")
     return rbm.eval(), history, time.perf_counter() - start
+
+
+def build_and_train_ebm(
+    name: str,
+    settings: dict[str, Any],
+    train_data: torch.Tensor,
+    test_data: torch.Tensor | None = None,
+    *,
+    clamp: tuple[float, float],
+    device: str | torch.device | None = None,
+    seed: int = 0,
+    desc: str | None = None,
+    test_batch_size: int = 1_000,
+    progress: bool = True,
+    **task_options: Any,
+) -> tuple[nn.Module, EBMTask, TrainHistory, float]:
+    """Build the energy model of preset ``name`` and train it by SGLD from a replay buffer, as ``settings`` prescribe.
+
+    Seeds torch's global generator with ``seed``, builds ``build_model(name, settings)`` and trains it with
+    :class:`~course_lib.training.EBMTask` (Du & Mordatch 2019: Adam with the preset's ``lr``, ``betas``
+    (default (0, 0.999)) and ``lr_schedule``; ``sgld_steps`` steps of size ``step_size`` with noise
+    ``noise_std`` and ``grad_clip``; the energy regulariser ``alpha``; ``data_noise``; the replay buffer's
+    ``buffer_size`` and ``reinit_prob``), chains clamped to the box ``clamp``, through
+    :func:`~course_lib.training.train` on ``train_data`` (shuffled by a generator seeded with ``seed``),
+    evaluated on ``test_data`` (when given) after every epoch. ``task_options`` go to ``EBMTask`` as they are
+    (``shape``, ``true_log_density`` and ``grid_range`` for a 2-D model's KL to the truth every epoch).
+    Returns ``(model in eval mode, task (its ``buffer`` holds the persistent chains), history, training seconds)``.
+    """
+    device = get_device(device)
+    loader = make_loader(train_data, settings["batch_size"], shuffle=True,
+                         generator=torch.Generator().manual_seed(seed))
+    test_loader = None if test_data is None else make_loader(test_data, test_batch_size)
+    steps = settings["epochs"] * min(len(loader), settings.get("max_steps_per_epoch") or len(loader))
+    torch.manual_seed(seed)
+    model = build_model(name, settings).to(device)
+    task = EBMTask(model, lr=settings["lr"], betas=tuple(settings.get("betas", (0.0, 0.999))),
+                   lr_schedule=settings.get("lr_schedule", "constant"), total_steps=steps,
+                   buffer_size=settings["buffer_size"], reinit_prob=settings["reinit_prob"],
+                   sgld_steps=settings["sgld_steps"], step_size=settings["step_size"], noise_std=settings["noise_std"],
+                   grad_clip=settings["grad_clip"], alpha=settings["alpha"], data_noise=settings.get("data_noise", 0.0),
+                   clamp=clamp, generator_seed=seed, **task_options)
+    start = time.perf_counter()
+    history = train(task, loader, test_loader, epochs=settings["epochs"], device=device, seed=seed,
+                    max_steps_per_epoch=settings.get("max_steps_per_epoch"), progress=progress, desc=desc or name)
+    return model.eval(), task, history, time.perf_counter() - start
