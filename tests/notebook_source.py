@@ -1,12 +1,28 @@
-"""Reading an exercise's nbgrader source as code: its graded cells and the names they define and read.
+"""Reading an exercise's nbgrader source as code and text: its graded cells, the names they define and read, and
+the paragraphs and quoted names of its introduction.
 
-Shared by the static checks of every exercise (``tests/test_exerciseNN.py``).
+Shared by the static checks of every exercise (``tests/test_exercise_standard.py``, ``tests/test_exerciseNN.py``).
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
+import json
+import re
+from pathlib import Path
+
+SOLUTIONS = Path(__file__).resolve().parents[1] / "solutions"
+
+
+def load_solution(stem: str) -> dict:
+    """The nbgrader source ``solutions/<stem>.ipynb`` as a notebook dict."""
+    return json.loads((SOLUTIONS / f"{stem}.ipynb").read_text(encoding="utf-8"))
+
+
+def introduction(nb: dict) -> str:
+    """The Markdown of the notebook's first cell: the exercise's title, table of parts and rules."""
+    return "".join(nb["cells"][0]["source"])
 
 
 def graded_cells(nb: dict, role: str) -> dict[str, str]:
@@ -42,3 +58,20 @@ def free_names(source: str) -> set[str]:
         elif isinstance(node, ast.ExceptHandler) and node.name:
             bound.add(node.name)
     return loaded - bound - set(dir(builtins))
+
+
+def used_names(source: str) -> set[str]:
+    """Every name a piece of code reads (a superset of what it calls), parsed leniently as a block of statements."""
+    return {node.id for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Name)}
+
+
+def paragraph(markdown: str, title: str) -> str:
+    """The paragraph of ``markdown`` that starts with ``**title**`` (up to the next bold start or the end)."""
+    match = re.search(rf"^\*\*{re.escape(title)}\*\*(.*?)(?=^\*\*|\Z)", markdown, re.MULTILINE | re.DOTALL)
+    assert match, f"the introduction has no paragraph '**{title}**'"
+    return match.group(1)
+
+
+def quoted_names(text: str) -> set[str]:
+    """The identifiers quoted in ``backticks`` in a piece of Markdown."""
+    return {name for name in re.findall(r"`([A-Za-z_][A-Za-z0-9_.]*)`", text)}

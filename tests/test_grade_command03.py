@@ -12,21 +12,12 @@ assignment.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-import pytest
-from class_grading import answer_sources, fixture_answers, released_exercise, save_notebook, with_sources
-
-from course_lib.cli import main
-from course_lib.instructor.class_grading import read_grades_csv
-from course_lib.instructor.grading import parts_of
+from class_grading import GradedClass, GradedClassChecks
 
 FIXTURES = Path(__file__).parent / "fixtures"
-REPO = Path(__file__).resolve().parents[1]
-TOPIC = REPO / "solutions" / "03_energy_models_mcmc.ipynb"
-CELL_TIMEOUT = 120
-"""Seconds per cell: far above the slowest cell of topic 03 (a few seconds), even on a busy machine."""
+SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / "03_energy_models_mcmc.ipynb"
 
 WRONG = FIXTURES / "exercise03_wrong"
 """A plausible wrong answer to each part of topic 03, one file per part."""
@@ -59,68 +50,14 @@ EXPECTED_PARTS = {
 """The score of every part for the two students with wrong answers (parts not listed: full marks)."""
 
 
-def _points() -> dict[str, float]:
-    return {name: part.points for name, part in parts_of(TOPIC).items()}
+class TestGradedClass(GradedClassChecks):
+    """Topic 03's class, graded once; the checks are those of every exercise's class (``GradedClassChecks``)."""
 
+    graded = GradedClass(solution=SOLUTION, wrong=WRONG, wrong_odd=WRONG_ODD, wrong_even=WRONG_EVEN,
+                         expected_parts=EXPECTED_PARTS, library=LIBRARY, library_uses=LIBRARY_USES)
 
-def _expected_scores(student: str) -> dict[str, float]:
-    return {**_points(), **EXPECTED_PARTS.get(student, {})}
+    def test_each_wrong_answer_costs_points_in_its_own_part_only(self):
+        """The parts of topic 03 do not build on each other's answers: a wrong part costs no other part its points."""
+        for student, wrong in (("wrong_odd", WRONG_ODD), ("wrong_even", WRONG_EVEN)):
+            assert set(EXPECTED_PARTS[student]) == set(wrong), student
 
-
-@pytest.fixture(scope="module")
-def topic_class(tmp_path_factory):
-    """Topic 03's class, graded once by ``course grade --jobs 2``: the folders, exit code, seconds and rows."""
-    root = tmp_path_factory.mktemp("topic03")
-    exercise = released_exercise(TOPIC)
-    perfect = with_sources(exercise, answer_sources(TOPIC))
-    subs = root / "submissions"
-    save_notebook(subs / "perfect.ipynb", perfect)
-    save_notebook(subs / "untouched.ipynb", exercise)
-    save_notebook(subs / "wrong_odd.ipynb", with_sources(perfect, fixture_answers(WRONG, WRONG_ODD)))
-    save_notebook(subs / "wrong_even.ipynb", with_sources(perfect, fixture_answers(WRONG, WRONG_EVEN)))
-    save_notebook(subs / "library_caller.ipynb", with_sources(perfect, fixture_answers(LIBRARY, LIBRARY_USES)))
-    out = root / "out"
-    start = time.perf_counter()
-    code = main(["grade", str(TOPIC), str(subs), "--out", str(out), "--jobs", "2", "--timeout", str(CELL_TIMEOUT),
-                 "--notebook-timeout", "600"])
-    return {"out": out, "code": code, "seconds": time.perf_counter() - start,
-            "rows": read_grades_csv(out / "grades.csv")}
-
-
-def test_the_wrong_answers_cover_every_part_once_and_the_expected_totals_add_up():
-    parts = _points()
-    assert sum(parts.values()) == 30
-    assert sorted(WRONG_ODD + WRONG_EVEN) == sorted(parts), "every part is wrong in exactly one of the two students"
-    assert {p.stem for p in WRONG.glob("*.py")} == set(parts)
-    assert {p.stem for p in LIBRARY.glob("*.py")} == set(LIBRARY_USES)
-    for student, wrong in (("wrong_odd", WRONG_ODD), ("wrong_even", WRONG_EVEN)):
-        scores = _expected_scores(student)
-        assert all(scores[part] < parts[part] for part in wrong), f"{student}: a wrong part that loses nothing"
-        assert set(EXPECTED_PARTS[student]) == set(wrong)
-
-
-@pytest.mark.slow
-def test_each_student_gets_the_expected_status_and_score_part_by_part(topic_class):
-    rows = topic_class["rows"]
-    parts = _points()
-    assert topic_class["code"] == 0
-    assert {s: r["status"] for s, r in rows.items()} == {
-        "perfect": "graded", "untouched": "graded", "wrong_odd": "graded", "wrong_even": "graded",
-        "library_caller": "graded-with-warnings"}
-    assert list(rows["perfect"]) == ["student", "status", *parts, "total", "max", "message"]
-    assert all(r["max"] == "30" for r in rows.values())
-    for student in ("perfect", "wrong_odd", "wrong_even", "library_caller"):
-        expected = _expected_scores(student)
-        assert {p: float(rows[student][p]) for p in parts} == expected, student
-        assert float(rows[student]["total"]) == sum(expected.values()), student
-    assert {p: rows["untouched"][p] for p in parts} == {p: "0" for p in parts}
-    assert rows["untouched"]["total"] == "0"
-
-
-@pytest.mark.slow
-def test_answers_that_call_the_library_pass_and_are_flagged_by_part_and_name(topic_class):
-    row = topic_class["rows"]["library_caller"]
-    for part, names in LIBRARY_USES.items():
-        for name in names:
-            assert f"part {part}: the answer uses {name}, which implements it" in row["message"], row["message"]
-    assert row["message"].count("which implements it") == sum(len(names) for names in LIBRARY_USES.values())
