@@ -149,13 +149,14 @@ class GradedClassChecks:
     graded: GradedClass
 
     @pytest.fixture(scope="class")
-    def topic_class(self, tmp_path_factory):
+    @classmethod
+    def topic_class(cls, tmp_path_factory):
         """The class graded once by ``course grade --jobs 2`` (``GradedClass.grade``)."""
         from course_lib.data.download import cache_dir, data_dirs
 
-        if self.graded.needs_data and data_dirs() == [cache_dir()]:
-            pytest.skip(f"COURSE_DATA_DIR is not set: grading {self.graded.solution.stem} trains on a real dataset")
-        return self.graded.grade(tmp_path_factory.mktemp(self.graded.solution.stem))
+        if cls.graded.needs_data and data_dirs() == [cache_dir()]:
+            pytest.skip(f"COURSE_DATA_DIR is not set: grading {cls.graded.solution.stem} trains on a real dataset")
+        return cls.graded.grade(tmp_path_factory.mktemp(cls.graded.solution.stem))
 
     def test_the_wrong_answers_cover_every_part_once_and_the_expected_totals_add_up(self):
         graded, parts = self.graded, self.graded.part_points()
