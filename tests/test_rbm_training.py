@@ -72,6 +72,7 @@ def test_contrastive_divergence_raises_the_exact_log_likelihood(persistent, lr, 
     assert history.eval_values["pseudo_log_likelihood"][-1] > history.eval_values["pseudo_log_likelihood"][0]
     assert history.eval_values["reconstruction_error"][-1] < history.eval_values["reconstruction_error"][0]
     assert set(history.step_values) == {"free_energy_gap", "reconstruction_error"}
+    assert history.step_numbers["reconstruction_error"][:3] == [1, 11, 21]  # every monitor_every = 10 steps
 
 
 def test_evaluate_gives_per_image_measures_of_the_rbm():
@@ -166,6 +167,7 @@ def test_the_linear_schedule_decays_the_learning_rate_to_zero():
         ({"lr_schedule": "linear"}, ValueError, "needs total_steps"),
         ({"lr_schedule": "cosine"}, ValueError, "lr_schedule must be one of"),
         ({"persistent": 1}, TypeError, "persistent must be True or False"),
+        ({"monitor_every": 0}, ValueError, "monitor_every must be a positive int"),
     ],
 )
 def test_bad_settings_are_named(kwargs, error, message):
