@@ -233,7 +233,7 @@ PARAMETERS = {
     "semantic_hashing": {"smoke": 2_603_816, "cpu": 2_603_816, "gpu": 2_603_816},
     "ebm_2d": {"smoke": 17_025, "cpu": 17_025, "gpu": 17_025},
     "rbm": {"smoke": 51_024, "cpu": 393_284, "gpu": 393_284},
-    "conv_ebm": {"smoke": 7_825, "cpu": 30_753, "gpu": 121_921},
+    "conv_ebm": {"smoke": 7_825, "cpu": 30_753, "gpu": 306_561},
     "skipgram": {"smoke": 128_000, "cpu": 128_000, "gpu": 128_000},
 }
 EXTRA = {"wavenet": {"vocab_size": 65}, "skipgram": {"vocab_size": 1_000}}
