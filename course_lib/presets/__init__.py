@@ -64,6 +64,7 @@ from course_lib.training import (
     fit,
     train,
 )
+from course_lib.training.task_common import lr_decay
 
 TOPICS: dict[str, ModuleType] = {"01": topic01, "02": topic02, "03": topic03}
 """The presets module of each topic, by the topic's number (the ``NN`` of ``NN_name.ipynb``)."""
@@ -161,14 +162,7 @@ def scheduler_factory(settings: dict[str, Any], steps_per_epoch: int) -> Callabl
     if schedule not in ("cosine", "linear"):
         raise ValueError(f"unknown lr_schedule {schedule!r}; expected 'constant', 'cosine' or 'linear'")
     total = max(1, int(settings["epochs"]) * int(steps_per_epoch))
-
-    def cosine(optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
-
-    def linear(optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1.0 - step / total))
-
-    return cosine if schedule == "cosine" else linear
+    return lambda optimizer: lr_decay(optimizer, schedule, total)
 
 
 def fit_kwargs(settings: dict[str, Any], steps_per_epoch: int) -> dict[str, Any]:

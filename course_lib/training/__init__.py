@@ -17,6 +17,8 @@ Where things live:
   dynamics from a replay buffer (Du & Mordatch, 2019), the buffer carried in checkpoints.
 * :mod:`~course_lib.training.skipgram`: :class:`SkipGramTask`, word vectors by skip-gram with
   negative sampling (real pairs against noise pairs drawn by the task's own generator).
+* :mod:`~course_lib.training.task_common`: what those task classes share (a batch's inputs, checked
+  settings, the cosine or linear decay of the learning rate).
 * :mod:`~course_lib.training.history`: :class:`TrainHistory`, what :func:`train` measured.
 * :mod:`~course_lib.training.checkpoint`: saving and restoring a run, random states included.
 """

@@ -45,30 +45,13 @@ from torch import Tensor, nn
 from course_lib.models.energy.ebm import grid_kl, grid_log_density
 from course_lib.models.energy.sampling import ReplayBuffer, sgld
 from course_lib.training.loop import StepContext, to_device
+from course_lib.training.task_common import batch_inputs, check_lr_schedule, check_number, with_lr_schedule
 
 __all__ = ["EBMTask"]
 
 Range2D = tuple[tuple[float, float], tuple[float, float]]
 
 LR_SCHEDULES = ("constant", "cosine")
-
-
-def _batch_x(batch: Any) -> Tensor:
-    """The inputs of a batch: the batch itself, or the first element of ``(x, y)``."""
-    if isinstance(batch, (tuple, list)):
-        if not batch:
-            raise ValueError("got an empty tuple/list as a batch; expected a tensor x or a tuple (x, ...)")
-        return batch[0]
-    return batch
-
-
-def _number(value: Any, name: str, *, low: float | None = None, strict: bool = False) -> float:
-    """A finite float, at least (or, with ``strict``, above) ``low``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if low is not None and (value <= low if strict else value < low):
-        raise ValueError(f"{name} must be {'>' if strict else '>='} {low}, got {value!r}")
-    return float(value)
 
 
 def _count(value: Any, name: str, low: int = 1) -> int:
@@ -122,7 +105,7 @@ class EBMTask(nn.Module):
         super().__init__()
         if not isinstance(energy_model, nn.Module) or not callable(getattr(energy_model, "energy", None)):
             raise TypeError(f"EBMTask trains an nn.Module with energy(x) -> (B,); got {type(energy_model).__name__}")
-        self.lr = _number(lr, "lr", low=0.0, strict=True)
+        self.lr = check_number("lr", lr, low=0.0, strict=True)
         try:
             beta1, beta2 = (float(b) for b in betas)
         except (TypeError, ValueError) as exc:
@@ -130,18 +113,15 @@ class EBMTask(nn.Module):
         if not (0.0 <= beta1 < 1.0 and 0.0 <= beta2 < 1.0):
             raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
         self.betas = (beta1, beta2)
-        if lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
-        if lr_schedule == "cosine":
-            _count(total_steps, "total_steps (the run's number of optimizer steps, for lr_schedule='cosine')")
+        check_lr_schedule(lr_schedule, total_steps, LR_SCHEDULES)
         self.lr_schedule, self.total_steps = lr_schedule, total_steps
         self.sgld_steps = _count(sgld_steps, "sgld_steps")
-        self.step_size = _number(step_size, "step_size", low=0.0, strict=True)
-        self.noise_std = _number(noise_std, "noise_std", low=0.0)
-        self.grad_clip = None if grad_clip is None else _number(grad_clip, "grad_clip", low=0.0, strict=True)
-        self.alpha = _number(alpha, "alpha", low=0.0)
-        self.data_noise = _number(data_noise, "data_noise", low=0.0)
-        reinit_prob = _number(reinit_prob, "reinit_prob", low=0.0)
+        self.step_size = check_number("step_size", step_size, low=0.0, strict=True)
+        self.noise_std = check_number("noise_std", noise_std, low=0.0)
+        self.grad_clip = None if grad_clip is None else check_number("grad_clip", grad_clip, low=0.0, strict=True)
+        self.alpha = check_number("alpha", alpha, low=0.0)
+        self.data_noise = check_number("data_noise", data_noise, low=0.0)
+        reinit_prob = check_number("reinit_prob", reinit_prob, low=0.0)
         if reinit_prob > 1.0:
             raise ValueError(f"reinit_prob must be in [0, 1], got {reinit_prob!r}")
         try:
@@ -223,10 +203,7 @@ class EBMTask(nn.Module):
         if not params:
             raise ValueError(f"{self.name} has no trainable parameters")
         optimizer = torch.optim.Adam(params, lr=self.lr, betas=self.betas)
-        if self.lr_schedule == "constant":
-            return optimizer
-        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.total_steps)
-        return optimizer, {"scheduler": cosine, "interval": "step"}
+        return with_lr_schedule(optimizer, self.lr_schedule, self.total_steps)
 
     def negatives(self, n: int) -> Tensor:
         """``n`` negative samples: drawn from the buffer, moved by ``sgld_steps`` of SGLD, put back. (n, *shape)."""
@@ -248,7 +225,7 @@ class EBMTask(nn.Module):
                 "regularizer": regularizer}
 
     def training_step(self, batch: Any, ctx: StepContext) -> dict[str, Tensor]:
-        x = _batch_x(batch)
+        x = batch_inputs(batch)
         if not isinstance(x, Tensor) or not x.is_floating_point() or tuple(x.shape[1:]) != self.shape:
             got = f"{x.dtype} {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
             raise ValueError(f"EBMTask expects float batches (B, {', '.join(map(str, self.shape))}) in the box "
@@ -266,7 +243,7 @@ class EBMTask(nn.Module):
         device = self.buffer.samples.device
         total, count = torch.zeros((), dtype=torch.float64, device=device), 0
         for batch in loader:
-            x = to_device(_batch_x(batch), device)
+            x = to_device(batch_inputs(batch), device)
             total += self.model.energy(x).double().sum()
             count += int(x.shape[0])
         if count == 0:

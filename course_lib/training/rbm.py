@@ -31,7 +31,6 @@ reconstruction error is the squared error per image of the mean-field reconstruc
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Iterable
 from typing import Any
@@ -41,6 +40,7 @@ from torch import nn
 
 from course_lib.models.energy.rbm import RBM, sample_bernoulli
 from course_lib.training.loop import StepContext, to_device
+from course_lib.training.task_common import batch_inputs, check_lr_schedule, check_number, with_lr_schedule
 
 __all__ = ["EXACT_EVAL_MAX_UNITS", "LR_SCHEDULES", "ContrastiveDivergenceTask"]
 
@@ -52,22 +52,6 @@ EXACT_EVAL_MAX_UNITS = 16
 
 DEFAULT_CHAINS = 100
 """Persistent chains when ``n_chains`` is not given: the usual batch size."""
-
-
-def _batch_x(batch: Any) -> torch.Tensor:
-    """The inputs of a batch: the batch itself, or the first element of ``(x, y)``."""
-    if isinstance(batch, (tuple, list)):
-        if not batch:
-            raise ValueError("got an empty tuple/list as a batch; expected a tensor v or a tuple (v, ...)")
-        return batch[0]
-    return batch
-
-
-def _number(name: str, value: Any, *, low: float, strict: bool) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
-            or (value <= low if strict else value < low):
-        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low:g}, got {value!r}")
-    return float(value)
 
 
 class ContrastiveDivergenceTask(nn.Module):
@@ -121,17 +105,12 @@ class ContrastiveDivergenceTask(nn.Module):
             raise ValueError(f"n_chains must be a positive int, got {n_chains!r}")
         if isinstance(monitor_every, bool) or not isinstance(monitor_every, numbers.Integral) or monitor_every < 1:
             raise ValueError(f"monitor_every must be a positive int, got {monitor_every!r}")
-        self.lr = _number("lr", lr, low=0.0, strict=True)
-        self.momentum = _number("momentum", momentum, low=0.0, strict=False)
+        self.lr = check_number("lr", lr, low=0.0, strict=True)
+        self.momentum = check_number("momentum", momentum, low=0.0, strict=False)
         if self.momentum >= 1:
             raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
-        self.weight_decay = _number("weight_decay", weight_decay, low=0.0, strict=False)
-        if lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
-        if lr_schedule == "linear" and (isinstance(total_steps, bool) or not isinstance(total_steps, int)
-                                        or total_steps < 1):
-            raise ValueError(f"lr_schedule='linear' needs total_steps, the run's number of optimizer steps "
-                             f"(epochs * steps per epoch), a positive int; got {total_steps!r}")
+        self.weight_decay = check_number("weight_decay", weight_decay, low=0.0, strict=False)
+        check_lr_schedule(lr_schedule, total_steps, LR_SCHEDULES)
         self.rbm = rbm
         self.k, self.persistent = int(k), persistent
         self.lr_schedule, self.total_steps = lr_schedule, total_steps
@@ -177,11 +156,7 @@ class ContrastiveDivergenceTask(nn.Module):
         groups = [{"params": [self.rbm.weight], "weight_decay": self.weight_decay},
                   {"params": [self.rbm.visible_bias, self.rbm.hidden_bias], "weight_decay": 0.0}]
         optimizer = torch.optim.SGD(groups, lr=self.lr, momentum=self.momentum)
-        if self.lr_schedule == "constant":
-            return optimizer
-        total = self.total_steps
-        linear = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1.0 - step / total))
-        return optimizer, {"scheduler": linear, "interval": "step"}
+        return with_lr_schedule(optimizer, self.lr_schedule, self.total_steps)
 
     def negative_samples(self, v: torch.Tensor) -> torch.Tensor:
         """The model's samples for the update on batch ``v`` (B, D).
@@ -195,7 +170,7 @@ class ContrastiveDivergenceTask(nn.Module):
         return self.chains
 
     def training_step(self, batch: Any, ctx: StepContext) -> dict[str, torch.Tensor]:
-        v = self.rbm.check_visible(_batch_x(batch), "batch")
+        v = self.rbm.check_visible(batch_inputs(batch), "batch")
         negatives = self.negative_samples(v)  # no gradient flows through the sampler
         # full precision even when the run uses bf16: the gap is a small difference of free energies of ~100s of nats
         free = self.rbm.free_energy(torch.cat([v, negatives]))  # (B + n_negatives,), one product with W
@@ -219,7 +194,7 @@ class ContrastiveDivergenceTask(nn.Module):
             sums["log_likelihood"] = 0.0
         count = 0
         for batch in loader:
-            v = self.rbm.check_visible(to_device(_batch_x(batch), device), "batch")
+            v = self.rbm.check_visible(to_device(batch_inputs(batch), device), "batch")
             sums["pseudo_log_likelihood"] += float(self.rbm.pseudo_log_likelihood(v, generator).double().sum())
             sums["reconstruction_error"] += float(self.rbm.reconstruction_error(v).double().sum())
             if exact:

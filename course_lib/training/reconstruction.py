@@ -24,19 +24,11 @@ from torch import nn
 
 from course_lib.models.latent.autoencoder import CORRUPTIONS, check_corruption, corrupt
 from course_lib.training.loop import StepContext, to_device
+from course_lib.training.task_common import batch_inputs, check_lr_schedule, with_lr_schedule
 
 __all__ = ["ReconstructionTask"]
 
 LR_SCHEDULES = ("constant", "cosine")
-
-
-def _batch_x(batch: Any) -> torch.Tensor:
-    """The inputs of a batch: the batch itself, or the first element of ``(x, y)``."""
-    if isinstance(batch, (tuple, list)):
-        if not batch:
-            raise ValueError("got an empty tuple/list as a batch; expected a tensor x or a tuple (x, ...)")
-        return batch[0]
-    return batch
 
 
 class ReconstructionTask(nn.Module):
@@ -81,12 +73,7 @@ class ReconstructionTask(nn.Module):
                 raise ValueError(f"corruption must be None or (kind, level) with kind in {CORRUPTIONS}, "
                                  f"got {corruption!r}")
             corruption = check_corruption(*corruption)
-        if lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
-        if lr_schedule == "cosine" and (isinstance(total_steps, bool) or not isinstance(total_steps, int)
-                                        or total_steps < 1):
-            raise ValueError(f"lr_schedule='cosine' needs total_steps, the run's number of optimizer steps "
-                             f"(epochs * steps per epoch), a positive int; got {total_steps!r}")
+        check_lr_schedule(lr_schedule, total_steps, LR_SCHEDULES)
         self.model = model
         self.name = type(model).__name__
         self.lr, self.weight_decay, self.corruption = float(lr), float(weight_decay), corruption
@@ -101,13 +88,10 @@ class ReconstructionTask(nn.Module):
         # the fused kernel updates every parameter in one pass: ~5x faster than the default on 2 CPU cores
         fused = params[0].device.type in ("cpu", "cuda", "mps") and params[0].is_floating_point()
         optimizer = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay, fused=fused or None)
-        if self.lr_schedule == "constant":
-            return optimizer
-        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.total_steps)
-        return optimizer, {"scheduler": cosine, "interval": "step"}
+        return with_lr_schedule(optimizer, self.lr_schedule, self.total_steps)
 
     def training_step(self, batch: Any, ctx: StepContext) -> dict[str, torch.Tensor]:
-        x = _batch_x(batch)
+        x = batch_inputs(batch)
         inputs = x if self.corruption is None else corrupt(x, *self.corruption)
         with ctx.autocast():
             per_example = self.model.loss(inputs, target=x)  # (B,) squared error per image
@@ -124,7 +108,7 @@ class ReconstructionTask(nn.Module):
             sums["denoising_error"] = torch.zeros((), dtype=torch.float64, device=device)
         count = 0
         for batch in loader:
-            x = to_device(_batch_x(batch), device)
+            x = to_device(batch_inputs(batch), device)
             sums["test_error"] += self.model.loss(x).double().sum()
             if self.corruption is not None:
                 noisy = corrupt(x, *self.corruption, generator=generator)
