@@ -148,6 +148,30 @@ def build_model(name: str, settings: dict[str, Any], **extra: Any) -> nn.Module:
     return cls(**arguments)
 
 
+def preset_loaders(
+    settings: dict[str, Any],
+    train_data: Any,
+    test_data: Any | None,
+    *,
+    seed: int,
+    test_batch_size: int,
+    device: str | torch.device | None = None,
+) -> tuple[Any, Any | None, int]:
+    """The loaders a preset trains with, and its optimizer steps per epoch.
+
+    The training loader draws ``settings["batch_size"]`` examples at a time, shuffled by a
+    generator seeded with ``seed`` (so that a run repeats and resumes exactly); the test loader
+    (None without ``test_data``) reads ``test_batch_size`` at a time, in order. Steps per epoch:
+    the training loader's length, capped by ``max_steps_per_epoch``. ``device`` is passed to
+    :func:`~course_lib.data.make_loader` (pinned memory for CUDA).
+    """
+    train_loader = make_loader(train_data, settings["batch_size"], shuffle=True,
+                               generator=torch.Generator().manual_seed(seed), device=device)
+    test_loader = None if test_data is None else make_loader(test_data, test_batch_size, device=device)
+    steps_per_epoch = min(len(train_loader), settings.get("max_steps_per_epoch") or len(train_loader))
+    return train_loader, test_loader, steps_per_epoch
+
+
 def scheduler_factory(settings: dict[str, Any], steps_per_epoch: int) -> Callable[[torch.optim.Optimizer], Any] | None:
     """The learning-rate schedule of ``settings`` as a factory ``optimizer -> scheduler`` for ``fit``, or None.
 
@@ -208,10 +232,8 @@ def fit_preset(
     shuffles with a generator seeded by ``seed``, so that a run is repeatable and resumable.
     ``n_dims`` is the number of dimensions per example (784 for MNIST), for bits/dim.
     """
-    train_loader = make_loader(train_data, settings["batch_size"], shuffle=True,
-                               generator=torch.Generator().manual_seed(seed), device=device)
-    test_loader = make_loader(test_data, test_batch_size, device=device)
-    steps_per_epoch = min(len(train_loader), settings.get("max_steps_per_epoch") or len(train_loader))
+    train_loader, test_loader, steps_per_epoch = preset_loaders(settings, train_data, test_data, seed=seed,
+                                                                test_batch_size=test_batch_size, device=device)
     return fit(model, train_loader, test_loader, n_dims=n_dims, loss_fn=loss_fn, device=device, seed=seed,
                desc=desc, progress=progress, **fit_kwargs(settings, steps_per_epoch))
 
@@ -270,10 +292,9 @@ def build_and_train_reconstruction(
     ``test_data`` after every epoch (squared error per image). Returns ``(model in eval mode,
     history)``; the history's evaluations hold ``test_error`` (and ``denoising_error``).
     """
-    train_loader = make_loader(train_data, settings["batch_size"], shuffle=True,
-                               generator=torch.Generator().manual_seed(seed))
-    test_loader = make_loader(test_data, test_batch_size)
-    steps = min(len(train_loader), settings.get("max_steps_per_epoch") or len(train_loader)) * settings["epochs"]
+    train_loader, test_loader, steps_per_epoch = preset_loaders(settings, train_data, test_data, seed=seed,
+                                                                test_batch_size=test_batch_size)
+    steps = steps_per_epoch * settings["epochs"]
     torch.manual_seed(seed)
     model = build_model(name, settings)
     task = ReconstructionTask(model, lr=settings["lr"], weight_decay=settings.get("weight_decay", 0.0),
@@ -308,13 +329,12 @@ def build_and_train_rbm(
     ``test_data`` after every epoch. Returns ``(rbm in eval mode, history, training seconds)``.
     """
     device = get_device(device)
-    train_loader = make_loader(train_data, settings["batch_size"], shuffle=True,
-                               generator=torch.Generator().manual_seed(seed))
-    test_loader = make_loader(test_data, test_batch_size)
+    train_loader, test_loader, steps_per_epoch = preset_loaders(settings, train_data, test_data, seed=seed,
+                                                                test_batch_size=test_batch_size)
     torch.manual_seed(seed)
     rbm = build_model("rbm", settings).to(device)
     rbm.init_visible_bias(train_data.to(device))
-    steps = settings["epochs"] * min(len(train_loader), settings.get("max_steps_per_epoch") or len(train_loader))
+    steps = settings["epochs"] * steps_per_epoch
     task = ContrastiveDivergenceTask(rbm, k=settings["k"], persistent=persistent, n_chains=settings["n_chains"],
                                      lr=settings["lr"], momentum=settings["momentum"],
                                      weight_decay=settings["weight_decay"],
@@ -354,10 +374,9 @@ def build_and_train_ebm(
     Returns ``(model in eval mode, task (its ``buffer`` holds the persistent chains), history, training seconds)``.
     """
     device = get_device(device)
-    loader = make_loader(train_data, settings["batch_size"], shuffle=True,
-                         generator=torch.Generator().manual_seed(seed))
-    test_loader = None if test_data is None else make_loader(test_data, test_batch_size)
-    steps = settings["epochs"] * min(len(loader), settings.get("max_steps_per_epoch") or len(loader))
+    loader, test_loader, steps_per_epoch = preset_loaders(settings, train_data, test_data, seed=seed,
+                                                          test_batch_size=test_batch_size)
+    steps = settings["epochs"] * steps_per_epoch
     torch.manual_seed(seed)
     model = build_model(name, settings).to(device)
     task = EBMTask(model, lr=settings["lr"], betas=tuple(settings.get("betas", (0.0, 0.999))),
