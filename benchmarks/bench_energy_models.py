@@ -24,7 +24,7 @@ import math
 import sys
 
 import torch
-from measure import fmt, parse_args, timed, write_report
+from measure import fmt, parse_args, write_report
 
 from course_lib.data import load_binarized_mnist, toy_distribution
 from course_lib.models.energy import (
@@ -35,6 +35,7 @@ from course_lib.models.energy import (
     sitewise_gibbs,
 )
 from course_lib.presets import build_and_train_ebm, build_and_train_rbm, preset
+from course_lib.runtime import timed
 
 PARTS = ("ising", "rbm", "ebm_2d")
 """What can be measured."""

@@ -23,12 +23,12 @@ import math
 import sys
 
 import torch
-from measure import fmt, parse_args, timed, write_report
+from measure import fmt, parse_args, write_report
 
 from course_lib.data import CharVocab, char_dataset, load_binarized_mnist, load_tiny_shakespeare, make_loader
 from course_lib.metrics import nats_to_bits_per_dim
 from course_lib.presets import build_and_fit, preset
-from course_lib.runtime import seed_everything
+from course_lib.runtime import seed_everything, timed
 from course_lib.training import evaluate
 
 MODELS = ("made", "pixelcnn", "gated_pixelcnn", "wavenet")

@@ -29,7 +29,7 @@ import warnings
 
 import numpy as np
 import torch
-from measure import fmt, parse_args, timed, write_report
+from measure import fmt, parse_args, write_report
 from sklearn.decomposition import sparse_encode
 from sklearn.exceptions import ConvergenceWarning
 
@@ -37,6 +37,7 @@ from course_lib.data import load_image_patches, load_mnist, make_loader
 from course_lib.metrics import precision_at_k
 from course_lib.models import LISTA, PCA, RandomProjectionHash, fista, lasso_objective, learn_dictionary
 from course_lib.presets import build_and_train_reconstruction, build_model, preset
+from course_lib.runtime import timed
 from course_lib.training import train
 
 SAME_OBJECTIVE = 1e-4

@@ -1,5 +1,5 @@
-"""What every benchmark script shares: its command line, wall-clock timing that waits for the GPU, and the report:
-how figures are printed and the markdown file with the hardware they were measured on."""
+"""What every benchmark script shares: its command line and its report (how figures are printed, and the markdown
+file with the hardware they were measured on). Timing that waits for the GPU is :func:`course_lib.runtime.timed`."""
 
 from __future__ import annotations
 
@@ -16,24 +16,6 @@ import torch
 
 from course_lib.plots import results_table
 from course_lib.runtime import describe_hardware, get_device, resolve_profile, seed_everything
-
-
-def sync(device: torch.device) -> None:
-    """Wait for the GPU's queued work, so that a wall-clock time measures the work and not its launch."""
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def timed(fn: Callable[[], Any], device: torch.device, repeats: int = 1) -> tuple[Any, float]:
-    """(fn(), the best wall time in seconds of ``repeats`` calls)."""
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        sync(device)
-        start = time.perf_counter()
-        out = fn()
-        sync(device)
-        best = min(best, time.perf_counter() - start)
-    return out, best
 
 
 def fmt(value: object) -> str:

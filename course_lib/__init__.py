@@ -17,13 +17,14 @@ The instructor's tools (running notebooks, releasing exercises, grading) live ap
 """
 
 from course_lib.metrics import bits_per_dim_to_nats, dequantized_bits_per_dim, nats_to_bits_per_dim
-from course_lib.results import collect_results, record_result
-from course_lib.runtime import PROFILES, describe_hardware, get_device, resolve_profile, seed_everything
+from course_lib.results import LectureResults, collect_results, record_result
+from course_lib.runtime import PROFILES, describe_hardware, get_device, resolve_profile, seed_everything, timed
 
 __version__ = "0.1.0"
 
 __all__ = [
     "PROFILES",
+    "LectureResults",
     "bits_per_dim_to_nats",
     "collect_results",
     "dequantized_bits_per_dim",
@@ -33,4 +34,5 @@ __all__ = [
     "record_result",
     "resolve_profile",
     "seed_everything",
+    "timed",
 ]

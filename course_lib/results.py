@@ -39,6 +39,37 @@ def record_result(name: str, value: float, unit: str, **details: Any) -> dict:
     return record
 
 
+class LectureResults:
+    """A lecture's headline results: each is recorded with :func:`record_result` as it is measured (with the
+    profile and device) and kept, unless ``table=False``, as a row of the results table at the end.
+
+    >>> results = LectureResults(profile="smoke", device="cpu")
+    >>> report = results.report
+    >>> report("MADE test NLL", 91.7, "nats/image", published="88.40 (Germain et al. 2015)")  # doctest: +SKIP
+    >>> results.rows  # doctest: +SKIP
+    [{'result': 'MADE test NLL', 'value': 91.7, 'unit': 'nats/image', 'published': '88.40 (Germain et al. 2015)'}]
+    """
+
+    def __init__(self, *, profile: str, device: Any) -> None:
+        self.profile, self.device = profile, str(device)
+        self.rows: list[dict] = []
+
+    def report(self, name: str, value: float, unit: str, published: str | None = None, table: bool = True,
+               **details: Any) -> dict:
+        """Record a headline result (shown, stored in the notebook's output) and keep it for the table."""
+        record = record_result(name, value, unit, profile=self.profile, device=self.device, **details)
+        if table:
+            self.rows.append({"result": name, "value": value, "unit": unit,
+                              "published": "" if published is None else published})
+        return record
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
 def collect_results(notebook: str | Path) -> list[dict]:
     """The results recorded in an executed notebook, in the order they were recorded."""
     nb = json.loads(Path(notebook).read_text(encoding="utf-8"))

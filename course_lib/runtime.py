@@ -1,4 +1,4 @@
-"""Where and how code runs: device choice, seeding and the course's profiles.
+"""Where and how code runs: device choice, seeding, wall-clock timing and the course's profiles.
 
 Nothing here touches CUDA at import time: the device is chosen when a function is
 called, so ``import course_lib`` is cheap and safe on any machine.
@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import os
 import random
+import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -114,6 +117,27 @@ def seed_everything(seed: int) -> torch.Generator:
     gen = torch.Generator()
     gen.manual_seed(seed)
     return gen
+
+
+def synchronize(device: str | torch.device) -> None:
+    """Wait for the work queued on a CUDA ``device`` (nothing to wait for on the CPU), so that a wall-clock
+    time measures the work and not its launch."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn: Callable[[], Any], device: str | torch.device = "cpu", repeats: int = 1) -> tuple[Any, float]:
+    """``(fn(), the best wall time in seconds of `repeats` calls)``, waiting for ``device`` before and after each."""
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an int >= 1, got {repeats!r}")
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        out = fn()
+        synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return out, best
 
 
 def describe_hardware() -> str:

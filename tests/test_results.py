@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from course_lib.results import RESULT_MIME, collect_results, record_result
+from course_lib.results import RESULT_MIME, LectureResults, collect_results, record_result
 
 
 def test_record_outside_a_notebook_prints_and_returns(capsys):
@@ -39,3 +39,17 @@ def test_markdown_table_formats_escapes_and_checks_widths():
     assert text.splitlines() == ["| model | NLL |", "|---|---|", "| MADE \\| 1 mask | 88.40 |", "| PixelCNN |  |"]
     with pytest.raises(ValueError, match="row 0 has 1 cells for 2 columns"):
         markdown_table(["a", "b"], [["x"]])
+
+
+def test_lecture_results_record_each_result_and_keep_the_table_rows(capsys):
+    results = LectureResults(profile="smoke", device="cpu")
+    record = results.report("MADE test NLL", 91.7, "nats/image", published="88.40", epochs=2)
+    results.report("a check", 1e-9, "nats", table=False)
+    assert record == {"name": "MADE test NLL", "value": 91.7, "unit": "nats/image", "profile": "smoke",
+                      "device": "cpu", "epochs": 2}
+    assert results.rows == list(results) == [
+        {"result": "MADE test NLL", "value": 91.7, "unit": "nats/image", "published": "88.40"}]
+    assert len(results) == 1 and "a check" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="not a finite number"):
+        results.report("broken", float("nan"), "nats")
+    assert len(results) == 1, "a refused result is not added to the table"

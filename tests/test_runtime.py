@@ -1,7 +1,9 @@
+import time
+
 import pytest
 import torch
 
-from course_lib.runtime import PROFILES, describe_hardware, get_device, resolve_profile, seed_everything
+from course_lib.runtime import PROFILES, describe_hardware, get_device, resolve_profile, seed_everything, timed
 
 
 def test_profile_parameter_wins_over_environment(monkeypatch):
@@ -71,3 +73,18 @@ def test_env_flag_reads_yes_and_no_and_names_a_bad_value(monkeypatch):
     monkeypatch.setenv(STATIC_WIDGETS_ENV, "maybe")
     with pytest.raises(ValueError, match="COURSE_STATIC_WIDGETS is 'maybe'"):
         env_flag(STATIC_WIDGETS_ENV)
+
+
+def test_timed_returns_the_result_and_the_best_of_its_repeats():
+    calls = []
+
+    def work():
+        calls.append(time.perf_counter())
+        time.sleep(0.01 if len(calls) == 1 else 0.0)
+        return len(calls)
+
+    out, seconds = timed(work, "cpu", repeats=3)
+    assert out == 3 and len(calls) == 3
+    assert 0.0 <= seconds < 0.01, "the best of the three calls is the fast one"
+    with pytest.raises(ValueError, match="repeats must be an int >= 1, got 0"):
+        timed(work, repeats=0)
