@@ -31,6 +31,7 @@ from course_lib.models.energy import (
     checkerboard_gibbs,
     grid_kl,
     grid_log_density,
+    pixel_log_odds,
     rbm_log_likelihood,
     sitewise_gibbs,
 )
@@ -110,8 +111,7 @@ def bench_rbm(profile: str, device: torch.device, seed: int) -> list[dict]:
 
 def rbm_test_log_likelihood(rbm, test_images, train_images, s_ais, device, seed) -> dict:
     """The test log-likelihood in nats per image, log Z by AIS from the base-rate model of the training pixels."""
-    clamp = s_ais["base_clamp"]
-    base = torch.logit(train_images.double().mean(0).clamp(clamp, 1 - clamp)).float().to(device)
+    base = pixel_log_odds(train_images, eps=s_ais["base_clamp"]).to(device)
     result = rbm_log_likelihood(rbm, test_images, base_visible_bias=base, n_runs=s_ais["n_runs"],
                                 n_betas=s_ais["n_betas"], n_repeats=s_ais["n_repeats"], seed=seed)
     return {"log_likelihood": result.log_likelihood, "spread": result.spread}

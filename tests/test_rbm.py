@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from course_lib.models import RBM
-from course_lib.models.energy.rbm import EXACT_MAX_UNITS
+from course_lib.models.energy.rbm import EXACT_MAX_UNITS, pixel_log_odds
 
 
 def _states(k: int) -> torch.Tensor:
@@ -153,6 +153,15 @@ def test_init_visible_bias_gives_the_log_odds_of_the_pixel_means():
     data = torch.tensor([[1.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 1.0]])
     rbm.init_visible_bias(data.reshape(4, 1, 3))
     torch.testing.assert_close(torch.sigmoid(rbm.visible_bias), torch.tensor([0.75, 1e-3, 0.75]))
+
+
+def test_pixel_log_odds_are_the_clipped_log_odds_of_the_means_in_the_data_dtype():
+    data = torch.tensor([[1.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 1.0]])
+    got = pixel_log_odds(data, eps=0.01)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, torch.tensor([math.log(3.0), math.log(0.01 / 0.99), math.log(3.0)]))
+    with pytest.raises(ValueError, match=r"non-empty batch of rows \(N, D\).*\(0, 3\)"):
+        pixel_log_odds(torch.zeros(0, 3))
 
 
 # ----------------------------------------------------------------------------- pseudo-likelihood, reconstruction

@@ -63,7 +63,7 @@ from course_lib.models.energy.maxent import (
 )
 
 # ----------------------------------------------------------------------------- restricted Boltzmann machines
-from course_lib.models.energy.rbm import RBM
+from course_lib.models.energy.rbm import RBM, pixel_log_odds
 
 # ----------------------------------------------------------------------------- MCMC samplers
 from course_lib.models.energy.sampling import (
@@ -127,6 +127,7 @@ __all__ = [
     "AISEstimate",
     "RBMLogLikelihood",
     "RBM",
+    "pixel_log_odds",
     "annealed_importance_sampling",
     "annealing_betas",
     "log_mean_exp",

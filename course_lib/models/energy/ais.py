@@ -249,9 +249,9 @@ def rbm_log_partition(
         n_runs: independent annealing runs (S&M: 100).
         n_betas: intermediate distributions, ends included (S&M: 14,500).
         base_visible_bias: b_A (D,) of the base model p_A(v) ∝ exp(b_A^T v); default zeros (uniform
-            pixels). For MNIST pass the log-odds of the training pixel means (what
-            :meth:`RBM.init_visible_bias` computes): the base is then close to the data and the
-            estimate far sharper.
+            pixels). For MNIST pass the log-odds of the training pixel means
+            (:func:`~course_lib.models.energy.rbm.pixel_log_odds`): the base is then close to the data
+            and the estimate far sharper.
         schedule: ``"three_piece"`` (S&M's, see :func:`annealing_betas`) or ``"uniform"``.
         generator: the randomness of the runs, on the RBM's device.
     """

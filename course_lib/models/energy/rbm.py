@@ -43,7 +43,7 @@ from torch import Tensor, nn
 
 from course_lib.models.energy.sampling import block_gibbs
 
-__all__ = ["EXACT_MAX_UNITS", "RBM", "sample_bernoulli"]
+__all__ = ["EXACT_MAX_UNITS", "RBM", "pixel_log_odds", "sample_bernoulli"]
 
 EXACT_MAX_UNITS = 25
 """The largest smaller layer that :meth:`RBM.exact_log_partition` enumerates (2^25 states)."""
@@ -86,6 +86,21 @@ def _check_binary(x: Tensor, name: str, width: int, layer: str) -> Tensor:
             "(e.g. course_lib.data.load_binarized_mnist, or torch.bernoulli(x))"
         )
     return x
+
+
+def pixel_log_odds(data: Tensor, *, eps: float = 1e-3) -> Tensor:
+    """log(p_i / (1 - p_i)) of each pixel's mean p_i over the rows of ``data`` (N, D) in {0, 1}: (D,).
+
+    The means are clipped to [eps, 1 - eps] (a pixel that is always 0 gets a large negative value, not
+    -inf) and taken in float64; the result has ``data``'s dtype. These are the visible biases of
+    independent pixels that match the data's means: an RBM's starting visible biases
+    (:meth:`RBM.init_visible_bias`) and the base-rate model of AIS
+    (:func:`~course_lib.models.energy.ais.rbm_log_partition`).
+    """
+    if data.dim() != 2 or data.shape[0] == 0:
+        raise ValueError(f"data must be a non-empty batch of rows (N, D) to take pixel means, got shape "
+                         f"{tuple(data.shape)}")
+    return torch.logit(data.double().mean(0).clamp(eps, 1 - eps)).to(data.dtype)
 
 
 class RBM(nn.Module):
@@ -195,11 +210,7 @@ class RBM(nn.Module):
         pixel means, and the weights learn the rest. The means are clipped to [eps, 1 - eps]
         (pixels that are always 0 get a large negative bias, not -inf).
         """
-        data = self.check_visible(data, "data")
-        if data.shape[0] == 0:
-            raise ValueError("data is empty: need at least one example to take pixel means")
-        p = data.mean(0).clamp(eps, 1 - eps)
-        self.visible_bias.copy_(torch.log(p) - torch.log1p(-p))
+        self.visible_bias.copy_(pixel_log_odds(self.check_visible(data, "data"), eps=eps))
 
     # ------------------------------------------------------------------------- likelihoods
 
