@@ -130,7 +130,7 @@ def test_pcd_interrupted_and_resumed_equals_an_uninterrupted_run_bitwise(tmp_pat
     cpu = torch.device("cpu")
     assert torch.equal(task.sampler(cpu).get_state(), reference.sampler(cpu).get_state())
     saved = load_checkpoint(tmp_path / "run.pt")["model"]
-    assert "chains" in saved and saved["_extra_state"]["state"] is not None
+    assert "chains" in saved and saved["_extra_state"]["generator"] is not None
 
 
 def test_pcd_runs_depend_on_the_sampler_seed_so_that_the_resume_test_can_fail():

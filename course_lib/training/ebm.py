@@ -35,7 +35,6 @@ square around a 2-D toy distribution).
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -45,7 +44,13 @@ from torch import Tensor, nn
 from course_lib.models.energy.ebm import grid_kl, grid_log_density
 from course_lib.models.energy.sampling import ReplayBuffer, sgld
 from course_lib.training.loop import StepContext, to_device
-from course_lib.training.task_common import batch_inputs, check_lr_schedule, check_number, with_lr_schedule
+from course_lib.training.task_common import (
+    TaskGenerator,
+    batch_inputs,
+    check_lr_schedule,
+    check_number,
+    with_lr_schedule,
+)
 
 __all__ = ["EBMTask"]
 
@@ -145,8 +150,7 @@ class EBMTask(nn.Module):
         self.buffer = ReplayBuffer(size=_count(buffer_size, "buffer_size"), shape=shape, low=low, high=high,
                                    reinit_prob=reinit_prob)
         self.generator_seed = int(generator_seed)
-        self._generator: torch.Generator | None = None
-        self._pending_state: tuple[str, Tensor] | None = None  # (device type, state) restored at the first draw
+        self._generator = TaskGenerator(self.generator_seed)
         if true_log_density is not None:
             if not isinstance(true_log_density, Tensor) or true_log_density.dim() != 2 or (
                     true_log_density.shape[0] != true_log_density.shape[1]):
@@ -167,34 +171,13 @@ class EBMTask(nn.Module):
     def generator(self, device: torch.device) -> torch.Generator:
         """The task's own generator on ``device``: seeded with ``generator_seed`` at first use, or restored
         from a checkpoint's state."""
-        if self._generator is not None and self._generator.device.type == torch.device(device).type:
-            return self._generator
-        generator = torch.Generator(device=device).manual_seed(self.generator_seed)
-        if self._pending_state is not None:
-            saved_on, state = self._pending_state
-            if saved_on == generator.device.type:
-                generator.set_state(state)
-            else:
-                warnings.warn(f"the sampler's random state was saved on {saved_on} and cannot be restored on "
-                              f"{generator.device.type}: the chains continue with a fresh stream "
-                              f"(seed {self.generator_seed})", stacklevel=2)
-            self._pending_state = None
-        elif self._generator is not None:
-            warnings.warn(f"the task moved from {self._generator.device.type} to {generator.device.type}: the "
-                          f"sampler's generator starts afresh (seed {self.generator_seed})", stacklevel=2)
-        self._generator = generator
-        return generator
+        return self._generator.on(device)
 
     def get_extra_state(self) -> dict[str, Any]:
-        if self._generator is not None:
-            return {"device": self._generator.device.type, "generator": self._generator.get_state()}
-        if self._pending_state is not None:
-            return {"device": self._pending_state[0], "generator": self._pending_state[1]}
-        return {"device": None, "generator": None}  # not drawn from yet: the seed decides
+        return self._generator.state()
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
-        self._generator = None
-        self._pending_state = None if state["generator"] is None else (state["device"], state["generator"])
+        self._generator.load(state)
 
     # ----------------------------------------------------------------------------- training
 

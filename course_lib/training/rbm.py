@@ -40,7 +40,13 @@ from torch import nn
 
 from course_lib.models.energy.rbm import RBM, sample_bernoulli
 from course_lib.training.loop import StepContext, to_device
-from course_lib.training.task_common import batch_inputs, check_lr_schedule, check_number, with_lr_schedule
+from course_lib.training.task_common import (
+    TaskGenerator,
+    batch_inputs,
+    check_lr_schedule,
+    check_number,
+    with_lr_schedule,
+)
 
 __all__ = ["EXACT_EVAL_MAX_UNITS", "LR_SCHEDULES", "ContrastiveDivergenceTask"]
 
@@ -123,32 +129,19 @@ class ContrastiveDivergenceTask(nn.Module):
             start = torch.Generator().manual_seed(self.generator_seed + 1)
             probs = torch.sigmoid(rbm.visible_bias.detach().cpu()).expand(int(n_chains), rbm.n_visible)
             self.register_buffer("chains", sample_bernoulli(probs, start).to(rbm.weight.device))
-        self._sampler: torch.Generator | None = None
-        self._sampler_state: torch.Tensor | None = None  # loaded from a checkpoint, applied when first used
+        self._sampler = TaskGenerator(self.generator_seed)
 
     # ------------------------------------------------------------------------- carried state
 
     def sampler(self, device: torch.device) -> torch.Generator:
         """The chains' own generator on ``device``: seeded with ``generator_seed``, or restored from a checkpoint."""
-        if self._sampler is None or self._sampler.device != device:
-            state = self._sampler_state if self._sampler is None else None
-            generator = torch.Generator(device=device)
-            generator.manual_seed(self.generator_seed)
-            if state is not None and state.device_type == device.type:
-                generator.set_state(state.value)
-            self._sampler, self._sampler_state = generator, None
-        return self._sampler
+        return self._sampler.on(device)
 
     def get_extra_state(self) -> dict[str, Any]:
-        if self._sampler is None:
-            if self._sampler_state is not None:
-                return {"device_type": self._sampler_state.device_type, "state": self._sampler_state.value}
-            return {"device_type": None, "state": None}
-        return {"device_type": self._sampler.device.type, "state": self._sampler.get_state()}
+        return self._sampler.state()
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
-        self._sampler = None
-        self._sampler_state = None if state["state"] is None else _SavedState(state["device_type"], state["state"])
+        self._sampler.load(state)
 
     # ------------------------------------------------------------------------- the loop's protocol
 
@@ -203,10 +196,3 @@ class ContrastiveDivergenceTask(nn.Module):
         if count == 0:
             raise ValueError("evaluate got an empty loader: no examples to measure the RBM on")
         return {name: total / count for name, total in sums.items()}
-
-
-class _SavedState:
-    """A generator state read from a checkpoint, with the device type it was saved from."""
-
-    def __init__(self, device_type: str, value: torch.Tensor) -> None:
-        self.device_type, self.value = device_type, value

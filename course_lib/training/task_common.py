@@ -1,4 +1,5 @@
-"""What the course's task classes share: a batch's inputs, checked settings, the learning-rate decay.
+"""What the course's task classes share: a batch's inputs, checked settings, the learning-rate decay, and a
+sampler's own generator carried in checkpoints (:class:`TaskGenerator`).
 
 :class:`~course_lib.training.ReconstructionTask`, :class:`~course_lib.training.EBMTask` and
 :class:`~course_lib.training.ContrastiveDivergenceTask` read their batches, check their numbers
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -64,3 +66,51 @@ def with_lr_schedule(optimizer: torch.optim.Optimizer, lr_schedule: str, total_s
     if lr_schedule == "constant":
         return optimizer
     return optimizer, {"scheduler": lr_decay(optimizer, lr_schedule, total_steps), "interval": "step"}
+
+
+class TaskGenerator:
+    """A task's own ``torch.Generator`` (its sampler's randomness), carried in checkpoints.
+
+    ``on(device)`` gives the generator on ``device``, created at first use and seeded with ``seed``, or
+    restored from the state that :meth:`load` read from a checkpoint; :meth:`state` is what the task's
+    ``get_extra_state`` saves. A state saved on another device type cannot be restored (CPU and CUDA
+    generators differ), and a task that moves to another device type starts a fresh stream: both say
+    so with a warning rather than silently changing the run.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = int(seed)
+        self._generator: torch.Generator | None = None
+        self._pending: tuple[str, torch.Tensor] | None = None  # (device type, state), restored at first use
+
+    def on(self, device: str | torch.device) -> torch.Generator:
+        if self._generator is not None and self._generator.device.type == torch.device(device).type:
+            return self._generator
+        generator = torch.Generator(device=device).manual_seed(self.seed)
+        if self._pending is not None:
+            saved_on, state = self._pending
+            if saved_on == generator.device.type:
+                generator.set_state(state)
+            else:
+                warnings.warn(f"the sampler's random state was saved on {saved_on} and cannot be restored on "
+                              f"{generator.device.type}: the chains continue with a fresh stream (seed {self.seed})",
+                              stacklevel=3)
+            self._pending = None
+        elif self._generator is not None:
+            warnings.warn(f"the task moved from {self._generator.device.type} to {generator.device.type}: the "
+                          f"sampler's generator starts afresh (seed {self.seed})", stacklevel=3)
+        self._generator = generator
+        return generator
+
+    def state(self) -> dict[str, Any]:
+        """``{"device": device type, "generator": state}``; both None before the first draw (the seed decides)."""
+        if self._generator is not None:
+            return {"device": self._generator.device.type, "generator": self._generator.get_state()}
+        if self._pending is not None:
+            return {"device": self._pending[0], "generator": self._pending[1]}
+        return {"device": None, "generator": None}
+
+    def load(self, state: dict[str, Any]) -> None:
+        """Take a :meth:`state` from a checkpoint; it is applied when the generator is next used."""
+        self._generator = None
+        self._pending = None if state["generator"] is None else (state["device"], state["generator"])
