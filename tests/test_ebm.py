@@ -6,13 +6,14 @@ import math
 
 import pytest
 import torch
+from resume_checks import Stop, assert_equal, comparable, stop_at
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from course_lib.data import load_mnist, make_loader
 from course_lib.data.toy import TOY_2D
 from course_lib.models import ConvEnergy, MLPEnergy, grid_kl, grid_log_density, grid_points, ood_auroc, ood_scores
-from course_lib.training import EBMTask, StepResult, TrainHistory, load_checkpoint, train
+from course_lib.training import EBMTask, load_checkpoint, train
 
 # ----------------------------------------------------------------------------- grids and KL
 
@@ -231,34 +232,6 @@ def _toy_task(hidden: tuple[int, ...] = (32, 32), **kw) -> EBMTask:
     return EBMTask(MLPEnergy(hidden=hidden), **{**settings, **kw})
 
 
-def _comparable(history: TrainHistory) -> dict:
-    data = history.to_dict()
-    for key in ("epoch_seconds", "eval_seconds", "device"):
-        data.pop(key)
-    return data
-
-
-class _Stop(RuntimeError):
-    pass
-
-
-def _stop_at(global_step: int):
-    def callback(result: StepResult) -> None:
-        if result.global_step == global_step:
-            raise _Stop(f"stopped at {global_step}")
-
-    return callback
-
-
-def _assert_state_equal(a: dict, b: dict) -> None:
-    assert list(a) == list(b)
-    for key in a:
-        if isinstance(a[key], torch.Tensor):
-            assert torch.equal(a[key], b[key]), f"{key} differs"
-        else:  # the extra state: the sampler's generator
-            assert a[key]["device"] == b[key]["device"] and torch.equal(a[key]["generator"], b[key]["generator"])
-
-
 @pytest.mark.parametrize("stop_step", [5, 13])
 def test_a_run_interrupted_and_resumed_from_its_checkpoint_ends_bitwise_equal(tmp_path, stop_step):
     reference = _toy_task()
@@ -267,13 +240,13 @@ def test_a_run_interrupted_and_resumed_from_its_checkpoint_ends_bitwise_equal(tm
     assert not torch.equal(reference.buffer.samples, _toy_task().buffer.samples), "the buffer did not change"
 
     task, loaders, path = _toy_task(), _toy_loaders(), tmp_path / "run.pt"
-    with pytest.raises(_Stop):
+    with pytest.raises(Stop):
         train(task, *loaders, epochs=3, device="cpu", progress=False, checkpoint_path=path,
-              callback=_stop_at(stop_step))
+              callback=stop_at(stop_step))
     resumed = _toy_task()  # a fresh process would build the task anew
     history = train(resumed, *loaders, epochs=3, device="cpu", progress=False, checkpoint_path=path)
-    assert _comparable(history) == _comparable(ref_history)
-    _assert_state_equal(resumed.state_dict(), reference.state_dict())
+    assert comparable(history) == comparable(ref_history)
+    assert_equal(resumed.state_dict(), reference.state_dict(), "state_dict")
     saved = load_checkpoint(path)["model"]
     assert "buffer.samples" in saved and saved["_extra_state"]["generator"] is not None
 

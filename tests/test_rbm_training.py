@@ -13,6 +13,7 @@ import math
 
 import pytest
 import torch
+from resume_checks import Stop, comparable, stop_at
 
 from course_lib.data import make_loader
 from course_lib.models import RBM
@@ -46,13 +47,6 @@ def _loaders(repeat: int = 10):
 
 def _run(task, epochs: int, **kw) -> TrainHistory:
     return train(task, *_loaders(), epochs=epochs, device="cpu", progress=False, **kw)
-
-
-def _comparable(history: TrainHistory) -> dict:
-    data = history.to_dict()
-    for key in ("epoch_seconds", "eval_seconds", "device"):
-        data.pop(key, None)
-    return data
 
 
 def test_bars_and_stripes_has_its_thirty_images():
@@ -105,16 +99,6 @@ def test_a_training_step_is_sgd_on_the_textbook_cd_statistics():
 
 @pytest.mark.parametrize("stop_step", [7, 23])
 def test_pcd_interrupted_and_resumed_equals_an_uninterrupted_run_bitwise(tmp_path, stop_step):
-    class Stop(Exception):
-        pass
-
-    def stop_at(step):
-        def callback(result):
-            if result.global_step == step:
-                raise Stop
-
-        return callback
-
     reference = _task(persistent=True, k=2, lr=0.1)
     ref_history = _run(reference, epochs=3, checkpoint_path=tmp_path / "ref.pt")
     task = _task(persistent=True, k=2, lr=0.1)
@@ -122,7 +106,7 @@ def test_pcd_interrupted_and_resumed_equals_an_uninterrupted_run_bitwise(tmp_pat
         _run(task, epochs=3, checkpoint_path=tmp_path / "run.pt", callback=stop_at(stop_step))
     task = _task(persistent=True, k=2, lr=0.1)  # a fresh process: nothing but the checkpoint carries over
     history = _run(task, epochs=3, checkpoint_path=tmp_path / "run.pt")
-    assert _comparable(history) == _comparable(ref_history)
+    assert comparable(history) == comparable(ref_history)
     for name, value in reference.state_dict().items():
         if isinstance(value, torch.Tensor):
             assert torch.equal(task.state_dict()[name], value), name

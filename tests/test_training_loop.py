@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
+from resume_checks import Stop, assert_equal, comparable, stop_at
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -21,7 +22,6 @@ from course_lib.runtime import STATIC_WIDGETS_ENV
 from course_lib.training import (
     CheckpointMismatchError,
     NonFiniteLossError,
-    StepResult,
     TrainHistory,
     load_checkpoint,
     loop,
@@ -52,42 +52,6 @@ def _run(task, loaders, **kw):
     kw.setdefault("device", "cpu")
     kw.setdefault("progress", False)
     return train(task, *loaders, **kw)
-
-
-def _comparable(history: TrainHistory) -> dict:
-    """The history without its wall-clock times."""
-    data = history.to_dict()
-    for key in ("epoch_seconds", "eval_seconds", "device"):
-        data.pop(key)
-    return data
-
-
-def _assert_equal(a, b, where: str = "") -> None:
-    """Nested dicts/lists/tuples of tensors and plain values are bitwise equal."""
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b), f"{where} differs"
-    elif isinstance(a, dict):
-        assert isinstance(b, dict) and list(a) == list(b), f"{where}: keys {list(a)} != {list(b)}"
-        for key in a:
-            _assert_equal(a[key], b[key], f"{where}.{key}")
-    elif isinstance(a, (list, tuple)):
-        assert isinstance(b, (list, tuple)) and len(a) == len(b), f"{where}: lengths differ"
-        for k, (x, y) in enumerate(zip(a, b, strict=True)):
-            _assert_equal(x, y, f"{where}[{k}]")
-    else:
-        assert a == b, f"{where}: {a!r} != {b!r}"
-
-
-class _Stop(RuntimeError):
-    pass
-
-
-def _stop_at(global_step: int):
-    def callback(result: StepResult) -> None:
-        if result.global_step == global_step:
-            raise _Stop(f"stopped at {global_step}")
-
-    return callback
 
 
 # ----------------------------------------------------------------------------- a GAN: two optimizers
@@ -184,19 +148,19 @@ def test_gan_interrupted_and_resumed_equals_an_uninterrupted_run_bitwise(tmp_pat
     ref = load_checkpoint(tmp_path / "ref.pt")
 
     gan, loaders, path = _new_gan(), _loaders(), tmp_path / "run.pt"
-    with pytest.raises(_Stop) as info:
-        _run(gan, loaders, checkpoint_path=path, callback=_stop_at(stop_step))
+    with pytest.raises(Stop) as info:
+        _run(gan, loaders, checkpoint_path=path, callback=stop_at(stop_step))
     expected_epoch = (stop_step - 1) // 8
     assert load_checkpoint(path)["epoch"] == expected_epoch
     assert any(f"holds epoch {expected_epoch}" in note for note in info.value.__notes__)
     history = _run(gan, loaders, checkpoint_path=path)  # the same call again resumes
 
-    assert _comparable(history) == _comparable(ref_history)
-    _assert_equal(gan.state_dict(), reference.state_dict(), "parameters")
+    assert comparable(history) == comparable(ref_history)
+    assert_equal(gan.state_dict(), reference.state_dict(), "parameters")
     for name in ("critic", "generator"):
-        _assert_equal(gan.optimizers[name].state_dict(), reference.optimizers[name].state_dict(), name)
-        _assert_equal(gan.schedulers[name].state_dict(), reference.schedulers[name].state_dict(), name)
-    _assert_equal(load_checkpoint(path)["rng"], ref["rng"], "random states")
+        assert_equal(gan.optimizers[name].state_dict(), reference.optimizers[name].state_dict(), name)
+        assert_equal(gan.schedulers[name].state_dict(), reference.schedulers[name].state_dict(), name)
+    assert_equal(load_checkpoint(path)["rng"], ref["rng"], "random states")
 
 
 def test_gan_runs_depend_on_the_seed_so_that_the_resume_test_can_fail():
@@ -204,8 +168,8 @@ def test_gan_runs_depend_on_the_seed_so_that_the_resume_test_can_fail():
     ha, hb, hc = _run(a, _loaders(), seed=0), _run(b, _loaders(), seed=1), _run(c, _loaders(), seed=0)
     assert ha.step_values != hb.step_values
     assert not torch.equal(a.generator[0].weight, b.generator[0].weight)
-    assert _comparable(ha) == _comparable(hc)
-    _assert_equal(a.state_dict(), c.state_dict())
+    assert comparable(ha) == comparable(hc)
+    assert_equal(a.state_dict(), c.state_dict())
 
 
 def test_gan_nan_in_the_generator_loss_names_that_optimizer_epoch_and_step(tmp_path):
@@ -280,7 +244,7 @@ def test_zero_epochs_only_evaluate():
     before = {k: v.clone() for k, v in gan.state_dict().items()}
     history = _run(gan, _loaders(), epochs=0)
     assert history.epochs == 0 and history.step_values == {} and len(history.eval_values["real_score"]) == 1
-    _assert_equal(gan.state_dict(), before)
+    assert_equal(gan.state_dict(), before)
 
 
 def test_a_checkpoint_of_another_task_or_other_hparams_or_optimizers_is_refused(tmp_path):
@@ -371,13 +335,13 @@ def test_energy_model_with_persistent_chains_resumes_bitwise(tmp_path, stop_step
     assert not torch.equal(reference.chains, torch.zeros_like(reference.chains))  # the chains did move
 
     model, loaders, path = _new_energy(), _loaders()[:1], tmp_path / "run.pt"
-    with pytest.raises(_Stop):
-        _run(model, loaders, checkpoint_path=path, callback=_stop_at(stop_step))
+    with pytest.raises(Stop):
+        _run(model, loaders, checkpoint_path=path, callback=stop_at(stop_step))
     history = _run(model, loaders, checkpoint_path=path)
-    assert _comparable(history) == _comparable(ref_history)
-    _assert_equal(model.state_dict(), reference.state_dict(), "state")  # mu, log_sigma, chains, sampler
+    assert comparable(history) == comparable(ref_history)
+    assert_equal(model.state_dict(), reference.state_dict(), "state")  # mu, log_sigma, chains, sampler
     assert torch.equal(model.sampler.get_state(), reference.sampler.get_state())
-    _assert_equal(load_checkpoint(path)["optimizers"], load_checkpoint(tmp_path / "ref.pt")["optimizers"])
+    assert_equal(load_checkpoint(path)["optimizers"], load_checkpoint(tmp_path / "ref.pt")["optimizers"])
 
 
 def test_energy_model_resume_depends_on_its_carried_sampler_state(tmp_path):
