@@ -24,7 +24,7 @@ import math
 import sys
 
 import torch
-from measure import fmt, parse_args, write_report
+from measure import parse_args, run_parts, write_report
 
 from course_lib.data import load_binarized_mnist, toy_distribution
 from course_lib.models.energy import (
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     run = parse_args(argv, description=__doc__.split("\n\n")[0], script="bench_energy_models.py", topic="03",
                      choices=PARTS)
 
-    def report() -> str:
+    def report(rows: list[dict]) -> str:
         return write_report(rows, run, title="Topic 03 benchmark", settings=(
             "`course_lib/presets/topic03.py` (the lecture's own); log-likelihoods in nats per image of binarized "
             "MNIST's 10,000 test images, log Z by annealed importance sampling from the base-rate model of the "
@@ -147,15 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             "CD-1, their figures); KL on a grid of the 2-D box, in nats"))
 
     benches = {"ising": bench_ising, "rbm": bench_rbm, "ebm_2d": lambda *a: [bench_ebm_2d(*a)]}
-    rows: list[dict] = []
-    for part in run.selected:
-        print(f"[{run.profile}] {part} ...", flush=True)
-        new = benches[part](run.profile, run.device, run.seed)
-        for row in new:
-            print("   ", {k: fmt(v) for k, v in row.items()}, flush=True)
-        rows += new
-        report()
-    print(report())
+    run_parts(run, lambda part: benches[part](run.profile, run.device, run.seed), report)
     return 0
 
 

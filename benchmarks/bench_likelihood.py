@@ -23,7 +23,7 @@ import math
 import sys
 
 import torch
-from measure import fmt, parse_args, write_report
+from measure import parse_args, run_parts, write_report
 
 from course_lib.data import CharVocab, char_dataset, load_binarized_mnist, load_tiny_shakespeare, make_loader
 from course_lib.metrics import nats_to_bits_per_dim
@@ -111,24 +111,19 @@ def main(argv: list[str] | None = None) -> int:
     run = parse_args(argv, description=__doc__.split("\n\n")[0], script="bench_likelihood.py", topic="01",
                      choices=MODELS, option="models")
 
-    def report() -> str:
+    def report(rows: list[dict]) -> str:
         return write_report(rows, run, title="Topic 01 benchmark", group=lambda row: row["model"] == "wavenet",
                             settings="`course_lib/presets/topic01.py` (the lecture's own); data: binarized MNIST "
                                      "(Larochelle & Murray), test NLL in nats per image; Tiny Shakespeare in bits "
                                      "per character")
 
-    rows = []
-    for name in run.selected:
-        print(f"[{run.profile}] {name} ...", flush=True)
-        row = bench_wavenet(run.profile, run.device, run.seed) if name == "wavenet" else \
-            bench_image_model(name, run.profile, run.device, run.seed)
-        print("   ", {k: fmt(v) for k, v in row.items()}, flush=True)
-        rows.append(row)
-        report()
-    print(report())
-    if not all(math.isfinite(r.get("test NLL (nats/image)", 0.0)) for r in rows):
-        return 1
-    return 0
+    def measure(name: str) -> list[dict]:
+        if name == "wavenet":
+            return [bench_wavenet(run.profile, run.device, run.seed)]
+        return [bench_image_model(name, run.profile, run.device, run.seed)]
+
+    rows = run_parts(run, measure, report)
+    return 0 if all(math.isfinite(r.get("test NLL (nats/image)", 0.0)) for r in rows) else 1
 
 
 if __name__ == "__main__":

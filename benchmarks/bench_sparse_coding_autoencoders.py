@@ -29,7 +29,7 @@ import warnings
 
 import numpy as np
 import torch
-from measure import fmt, parse_args, write_report
+from measure import parse_args, run_parts, write_report
 from sklearn.decomposition import sparse_encode
 from sklearn.exceptions import ConvergenceWarning
 
@@ -221,34 +221,31 @@ def main(argv: list[str] | None = None) -> int:
     run = parse_args(argv, description=__doc__.split("\n\n")[0], script="bench_sparse_coding_autoencoders.py",
                      topic="02", choices=PARTS)
 
-    def report() -> str:
+    def report(rows: list[dict]) -> str:
         return write_report(rows, run, title="Topic 02 benchmark", settings=(
             "`course_lib/presets/topic02.py` (the lecture's own); objective: 1/2 ||x - D a||^2 + lambda ||a||_1"
             " per whitened 8x8 patch; reconstruction errors: squared error summed over the 784 pixels in [0, 1], per "
             "MNIST test image"))
 
     profile, device, seed = run.profile, run.device, run.seed
-    rows: list[dict] = []
     dictionary = None
-    for part in run.selected:
-        print(f"[{profile}] {part} ...", flush=True)
+
+    def measure(part: str) -> list[dict]:
+        nonlocal dictionary
+        new = []
         if part in ("sparse_coding", "lista") and dictionary is None:
             dictionary_row, fista_row = bench_dictionary(profile, device, seed)
             dictionary = (fista_row.pop("_D"), fista_row.pop("_x"))
             new = [dictionary_row, fista_row]  # once, for whichever of the two comes first
-        else:
-            new = []
         if part == "lista":
             new.append(bench_lista(profile, device, seed, *dictionary))
         elif part == "deep_ae":
             new.append(bench_deep_ae(profile, device, seed))
         elif part == "semantic_hashing":
             new.append(bench_semantic_hashing(profile, device, seed))
-        for row in new:
-            print("   ", {k: fmt(v) for k, v in row.items()}, flush=True)
-        rows += new
-        report()
-    print(report())
+        return new
+
+    run_parts(run, measure, report)
     return 0
 
 

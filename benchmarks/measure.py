@@ -91,3 +91,18 @@ def write_report(rows: list[dict], run: Run, *, title: str, settings: str,
     report = "\n".join(lines)
     run.out.write_text(report)
     return report
+
+
+def run_parts(run: Run, measure: Callable[[str], list[dict]], report: Callable[[list[dict]], str]) -> list[dict]:
+    """Measure each selected part in order (``measure(part)`` -> its rows), printing its rows as they come and
+    rewriting the report after each part (so that an interrupted run keeps what it measured); returns all rows."""
+    rows: list[dict] = []
+    for part in run.selected:
+        print(f"[{run.profile}] {part} ...", flush=True)
+        new = measure(part)
+        for row in new:
+            print("   ", {k: fmt(v) for k, v in row.items() if not k.startswith("_")}, flush=True)
+        rows += new
+        report(rows)
+    print(report(rows))
+    return rows
